@@ -1,0 +1,5 @@
+import sksurgeon
+
+
+def test_version():
+    assert sksurgeon.__version__
