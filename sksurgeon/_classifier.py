@@ -1,0 +1,602 @@
+"""SurgeonClassifier: the scikit-learn face of the Surgeon."""
+
+from __future__ import annotations
+
+import sys
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state, compute_sample_weight
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.extmath import softmax
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+from . import surgery
+from ._surgeon import RETRAIN_MULTIPLIERS, SurgeonConfig, TrainingData, run_surgeon
+from ._training import TrainConfig, predict_logits
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def resolve_device(device):
+    """Turn ``'auto'``, ``'cpu'``, ``'cuda'`` or ``'cuda:N'`` into a usable ``torch.device``.
+
+    Raises
+    ------
+    ValueError
+        When a CUDA device is asked for and is not there.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+        ) from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available "
+                "(torch.cuda.is_available() is False); use device='cpu' or 'auto'"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} was requested but only {torch.cuda.device_count()} "
+                "CUDA device(s) are visible"
+            )
+    elif dev.type != "cpu":
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    return dev
+
+
+class SurgeonClassifier(ClassifierMixin, BaseEstimator):
+    """Multi-layer perceptron classifier that optimises its own topology while it trains.
+
+    The network starts from ``hidden_layer_sizes`` and is trained in PyTorch. Every
+    ``interval`` epochs the Surgeon (Schiessler et al., 2021) analyses the singular values of
+    each layer, branches candidate networks off by function-preserving surgeries (add or
+    remove neurons, add or remove layers, truncate a layer to low rank), retrains each briefly,
+    scores them by validation accuracy, accuracy gain and size (Eq. 16 of the paper) and keeps
+    the best ``n_branches`` for the next stretch of training. Decisions use a validation split
+    carved from the training data.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of int, default=(100,)
+        Starting topology: widths of the hidden layers. The fitted topology is
+        ``hidden_layer_sizes_``.
+    activation : {'relu', 'tanh', 'leaky_relu', 'identity'}, default='relu'
+        Hidden activation. Adding a layer is exact only for ReLU and identity.
+    solver : {'adam', 'sgd'}, default='adam'
+        Optimiser. Each network gets a fresh optimiser state after surgery.
+    alpha : float, default=1e-4
+        L2 penalty, divided by the (weighted) batch size as in ``MLPClassifier``.
+    batch_size : int or 'auto', default='auto'
+        Mini-batch size; ``'auto'`` is ``min(200, n_samples)``.
+    learning_rate_init : float, default=1e-3
+        Step size.
+    momentum : float, default=0.9
+        SGD momentum.
+    nesterovs_momentum : bool, default=True
+        Nesterov momentum for SGD.
+    beta_1, beta_2, epsilon : float
+        Adam's parameters.
+    max_iter : int, default=100
+        Epochs of training of the winning lineage (the paper's 100).
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out (stratified) for the Surgeon's decisions.
+        0 selects on the training data itself, which only makes sense for tiny data sets.
+    surgery : bool, default=True
+        False trains the starting topology with the same engine and no topology search
+        (the baseline).
+    interval : int, default=10
+        Epochs between decision points; also the epochs of pre-training (the paper's 10).
+    n_branches : int, default=2
+        Branches kept and trained between decision points (the paper's 2).
+    max_redraws : int, default=2
+        With ``memory``, how often other candidates are tried when no branch reached the
+        previous best validation accuracy (the paper's 2).
+    retrain_batches : int, default=25
+        Recuperative training per candidate, in batches, times a per-operation multiplier
+        (identity 1, add neurons 1, add layer 10, remove neurons 10, remove layer 10,
+        truncate 1), capped at one epoch.
+    selection : {'per_type', 'top_n'}, default='per_type'
+        Best candidate of each operation type (the paper's setting) or the ``top_n`` best.
+    top_n : int, default=6
+        Candidates in ``'top_n'`` mode.
+    memory : bool, default=True
+        One-cycle memory: keep a step only if it reaches the previous best validation
+        accuracy, otherwise re-draw, then backtrack.
+    size_weight : float, default=1.0
+        Weight of the parameter fraction in the score ``a + exp(da - size_weight * df)``;
+        1 is the paper's Eq. 16, smaller values let layers widen more readily.
+    eps_rel, eps_abs : float, default=0.005, 0.3
+        Thresholds of Eq. 13 for singular values that count as removable.
+    remove_method : {'data', 'svd'}, default='data'
+        How neurons are removed: keep the most informative neurons and refit the next layer
+        by least squares on a training sample (``'data'``), or the paper's SVD projection.
+    patience : int or None, default=2
+        Stop after this many consecutive decision points that had to backtrack.
+    target_score : float or None, default=None
+        Stop once a branch reaches this validation accuracy.
+    n_jobs : int or None, default=None
+        Parallel candidate retraining and branch training (joblib). Results do not depend
+        on it.
+    device : str, default='auto'
+        ``'auto'``, ``'cpu'``, ``'cuda'`` or ``'cuda:N'``.
+    dtype : {'float32', 'float64'}, default='float32'
+        Floating point type of the network.
+    class_weight : dict, 'balanced' or None, default=None
+        Weights associated with classes, as in scikit-learn's linear models.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, splitting, shuffling and the Surgeon's random draws.
+    verbose : int, default=0
+        1 prints one line per decision point, 2 also one per epoch.
+    warm_start : bool, default=False
+        Continue from the fitted network (and its topology) instead of starting anew.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` had string feature names.
+    module_ : torch.nn.Sequential
+        The trained network (logits out).
+    hidden_layer_sizes_ : tuple of int
+        Final topology.
+    coefs_, intercepts_ : list of ndarray
+        Weights (shape ``(n_in, n_out)``) and biases per layer, as in ``MLPClassifier``.
+    n_layers_ : int
+    n_iter_ : int
+        Epochs of training of the returned network's lineage.
+    loss_curve_ : list of float
+        Training loss per epoch of the lineage.
+    validation_scores_ : list of float
+        Validation accuracy per epoch of the lineage.
+    best_validation_score_ : float
+    history_ : list of dict
+        Per epoch of the lineage: ``epoch``, ``train_loss``, ``val_accuracy``, ``n_params``,
+        ``hidden_layer_sizes``.
+    surgery_log_ : list of dict
+        Per candidate evaluated: ``decision``, ``epoch``, ``try``, ``branch``,
+        ``operation``, ``layer``, ``amount``, ``n_params``, ``param_fraction``,
+        ``drift`` (relative output change of the surgery), ``accuracy_before`` and
+        ``accuracy_after`` retraining, ``accuracy_gain``, ``score``, ``selected``,
+        ``accepted``, ``status`` and more.
+    decisions_ : list of dict
+        Per decision point: outcome, operations kept, topology and accuracy afterwards.
+    n_params_ : int
+    epochs_trained_ : float
+        Epochs-equivalent of all training done, candidates and branches included.
+    fit_time_ : float
+        Seconds spent in the search.
+    stop_reason_ : str
+    device_ : torch.device
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sksurgeon import SurgeonClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = SurgeonClassifier(hidden_layer_sizes=(10,), max_iter=20, random_state=0)
+    >>> clf.fit(X / 16, y).score(X / 16, y) > 0.8
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"relu", "tanh", "leaky_relu", "identity"})],
+        "solver": [StrOptions({"adam", "sgd"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "surgery": ["boolean"],
+        "interval": [Interval(Integral, 1, None, closed="left")],
+        "n_branches": [Interval(Integral, 1, None, closed="left")],
+        "max_redraws": [Interval(Integral, 0, None, closed="left")],
+        "retrain_batches": [Interval(Integral, 1, None, closed="left")],
+        "selection": [StrOptions({"per_type", "top_n"})],
+        "top_n": [Interval(Integral, 1, None, closed="left")],
+        "memory": ["boolean"],
+        "size_weight": [Interval(Real, 0, None, closed="left")],
+        "eps_rel": [Interval(Real, 0, 1, closed="both")],
+        "eps_abs": [Interval(Real, 0, None, closed="left")],
+        "remove_method": [StrOptions({"data", "svd"})],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "target_score": [Interval(Real, 0, 1, closed="both"), None],
+        "n_jobs": [Integral, None],
+        "device": [str],
+        "dtype": [StrOptions({"float32", "float64"})],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        max_iter=100,
+        validation_fraction=0.1,
+        surgery=True,
+        interval=10,
+        n_branches=2,
+        max_redraws=2,
+        retrain_batches=25,
+        selection="per_type",
+        top_n=6,
+        memory=True,
+        size_weight=1.0,
+        eps_rel=0.005,
+        eps_abs=0.3,
+        remove_method="data",
+        patience=2,
+        target_score=None,
+        n_jobs=None,
+        device="auto",
+        dtype="float32",
+        class_weight=None,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.max_iter = max_iter
+        self.validation_fraction = validation_fraction
+        self.surgery = surgery
+        self.interval = interval
+        self.n_branches = n_branches
+        self.max_redraws = max_redraws
+        self.retrain_batches = retrain_batches
+        self.selection = selection
+        self.top_n = top_n
+        self.memory = memory
+        self.size_weight = size_weight
+        self.eps_rel = eps_rel
+        self.eps_abs = eps_abs
+        self.remove_method = remove_method
+        self.patience = patience
+        self.target_score = target_score
+        self.n_jobs = n_jobs
+        self.device = device
+        self.dtype = dtype
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        tags.input_tags.sparse = False
+        return tags
+
+    # ------------------------------------------------------------------ fitting
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        if not sizes or any(
+            not isinstance(s, Integral) or isinstance(s, bool) or s < 1 for s in sizes
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must be a positive integer or a non-empty sequence of "
+                f"positive integers, got {self.hidden_layer_sizes!r}"
+            )
+        return [int(s) for s in sizes]
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the network and optimise its topology.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (dense).
+        y : array-like of shape (n_samples,)
+            Class labels, of any type scikit-learn accepts.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights, combined with ``class_weight``.
+
+        Returns
+        -------
+        self : SurgeonClassifier
+        """
+        sizes = self._hidden_sizes()
+        device = resolve_device(self.device)
+        dtype = _DTYPES[self.dtype]
+        continuing = self.warm_start and hasattr(self, "module_")
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=not continuing,
+            dtype=(np.float32, np.float64),
+            accept_sparse=False,
+        )
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if continuing:
+            unseen = np.setdiff1d(np.unique(y), self.classes_)
+            if unseen.size:
+                raise ValueError(
+                    f"warm_start=True but y has classes {unseen.tolist()} not seen in the "
+                    f"first fit (classes_ = {self.classes_.tolist()})"
+                )
+            encoder = LabelEncoder().fit(self.classes_)
+        else:
+            encoder = LabelEncoder().fit(y)
+        y_enc = encoder.transform(y)
+        classes = encoder.classes_
+        if len(classes) < 2:
+            raise ValueError(
+                "SurgeonClassifier needs samples of at least 2 classes in the data, "
+                f"but the data contains only 1 class: {classes[0]!r}"
+            )
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if self.class_weight is not None:
+            sw = sw * compute_sample_weight(self.class_weight, y)
+        if not np.any(sw > 0):
+            raise ValueError("sample_weight is zero for every sample; nothing to learn from")
+        if len(np.unique(y_enc[sw > 0])) < 2:
+            raise ValueError(
+                "SurgeonClassifier needs samples of at least 2 classes with non-zero weight, "
+                "but only 1 class has non-zero sample_weight"
+            )
+        weighted = sample_weight is not None or self.class_weight is not None
+
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        X_tr, y_tr, w_tr, X_val, y_val, w_val = self._split(X, y_enc, sw, rng)
+        n_train = len(y_tr)
+        batch_size = (
+            min(200, n_train) if self.batch_size == "auto" else min(self.batch_size, n_train)
+        )
+        train_config = TrainConfig(
+            solver=self.solver,
+            learning_rate=self.learning_rate_init,
+            batch_size=batch_size,
+            alpha=self.alpha,
+            momentum=self.momentum if self.solver == "sgd" else 0.0,
+            nesterov=self.nesterovs_momentum and self.solver == "sgd" and self.momentum > 0,
+            beta_1=self.beta_1,
+            beta_2=self.beta_2,
+            epsilon=self.epsilon,
+        )
+        config = SurgeonConfig(
+            max_iter=self.max_iter,
+            interval=self.interval,
+            n_branches=self.n_branches,
+            max_redraws=self.max_redraws,
+            retrain_batches=self.retrain_batches,
+            retrain_multipliers=dict(RETRAIN_MULTIPLIERS),
+            eps_rel=self.eps_rel,
+            eps_abs=self.eps_abs,
+            selection=self.selection,
+            top_n=self.top_n,
+            memory=self.memory,
+            size_weight=self.size_weight,
+            remove_method=self.remove_method,
+            patience=self.patience,
+            target_score=self.target_score,
+        )
+        if continuing:
+            net = surgery.identity(self.module_).to(device=device, dtype=dtype)
+            initial_epoch = self.n_iter_
+        else:
+            gen = torch.Generator().manual_seed(seed)
+            net = surgery.build_mlp(
+                X.shape[1], sizes, len(classes), self.activation, generator=gen, dtype=dtype
+            ).to(device)
+            initial_epoch = 0
+        data = TrainingData(
+            X_tr,
+            y_tr,
+            w_tr if weighted else None,
+            X_val,
+            y_val,
+            w_val if weighted else None,
+            device=device,
+            dtype=dtype,
+        )
+        try:
+            result = run_surgeon(
+                net,
+                data,
+                train_config,
+                config,
+                seed=seed,
+                n_jobs=self.n_jobs,
+                surgery_enabled=self.surgery,
+                initial_epoch=initial_epoch,
+                prefer="threads" if device.type == "cuda" else None,
+                reporter=self._reporter(),
+            )
+        finally:
+            data.release()
+
+        # Only a finished search touches the fitted state: a failure leaves it as it was.
+        prev = self.history_ if continuing else []
+        prev_log = self.surgery_log_ if continuing else []
+        self.classes_ = classes
+        self.device_ = device
+        self.module_ = result.net
+        self.history_ = prev + result.history
+        self.surgery_log_ = prev_log + result.log
+        self.decisions_ = result.decisions
+        self.n_iter_ = result.history[-1]["epoch"] if result.history else initial_epoch
+        self.loss_curve_ = [h["train_loss"] for h in self.history_]
+        self.validation_scores_ = [h["val_accuracy"] for h in self.history_]
+        self.best_validation_score_ = result.val_accuracy
+        self.epochs_trained_ = result.epochs_trained
+        self.fit_time_ = result.wall_time
+        self.stop_reason_ = result.stop_reason
+        self._set_weight_views()
+        return self
+
+    def _split(self, X, y, sw, rng):
+        if self.validation_fraction == 0:
+            return X, y, sw, X, y, sw
+        n = len(y)
+        n_val = max(1, int(round(self.validation_fraction * n)))
+        if n - n_val < 1:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves no training samples "
+                f"out of {n}"
+            )
+        counts = np.bincount(y)
+        stratify = y if counts[counts > 0].min() >= 2 and n_val >= len(counts) else None
+        idx_tr, idx_val = train_test_split(
+            np.arange(n),
+            test_size=n_val,
+            stratify=stratify,
+            random_state=rng.randint(np.iinfo(np.int32).max),
+        )
+        return X[idx_tr], y[idx_tr], sw[idx_tr], X[idx_val], y[idx_val], sw[idx_val]
+
+    def _reporter(self):
+        if not self.verbose:
+            return None
+        level = int(self.verbose)
+
+        def report(message, at_level=1):
+            if at_level <= level:
+                print(message, file=sys.stdout, flush=True)
+
+        return report
+
+    def _set_weight_views(self):
+        linears = [m for m in self.module_ if isinstance(m, torch.nn.Linear)]
+        self.hidden_layer_sizes_ = tuple(surgery.hidden_widths(self.module_))
+        self.n_params_ = surgery.count_parameters(self.module_)
+        self.n_layers_ = len(linears) + 1
+        self.n_outputs_ = linears[-1].out_features
+        self.out_activation_ = "softmax"
+        self.coefs_ = [m.weight.detach().cpu().numpy().T.copy() for m in linears]
+        self.intercepts_ = [
+            m.bias.detach().cpu().numpy().copy()
+            if m.bias is not None
+            else np.zeros(m.out_features, dtype=self.coefs_[0].dtype)
+            for m in linears
+        ]
+
+    # --------------------------------------------------------------- prediction
+    def _logits(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64))
+        param = next(self.module_.parameters())
+        Xt = torch.as_tensor(
+            np.asarray(X, dtype=_torch_to_numpy(param.dtype)), device=param.device
+        )
+        logits = predict_logits(self.module_, Xt)
+        return logits.detach().cpu().numpy().astype(np.float64)
+
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the network's outputs).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        return softmax(self._logits(X))
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`, computed stably from the logits.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        z = self._logits(X)
+        z = z - z.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        return self.classes_[np.argmax(self._logits(X), axis=1)]
+
+    # -------------------------------------------------------------- persistence
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "module_" in state:
+            # Pickles always hold CPU weights so that a GPU-fitted model loads anywhere.
+            state["module_"] = surgery.identity(state["module_"]).cpu()
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "module_" in state and "device_" in state:
+            dev = state["device_"]
+            if dev.type == "cuda" and torch.cuda.is_available():
+                self.module_ = self.module_.to(dev)
+            else:
+                self.device_ = torch.device("cpu")
+
+    def save(self, path):
+        """Save the fitted model in a format that cannot execute code when loaded.
+
+        See :func:`sksurgeon.save`.
+        """
+        from ._persistence import save
+
+        save(self, path)
+
+
+def _torch_to_numpy(dtype):
+    return np.float64 if dtype == torch.float64 else np.float32

@@ -1,0 +1,546 @@
+"""The Surgeon: Algorithm 1 of Schiessler et al. (2021), with its joblib fan-out.
+
+Training alternates with decision points. At each point every branch gets its surgery
+candidates (:mod:`._recommend`), the chosen ones are built (:mod:`.surgery`), briefly retrained,
+scored by Eq. 16, and the best ``n_branches`` are trained to the next point. With one-cycle
+memory a step is kept only if a branch reaches the previous best validation accuracy; otherwise
+up to ``max_redraws`` other candidates are tried, and if all fail the step is undone
+(backtrack to the branches as they were), never kept worse as the authors' code does.
+Consecutive backtracks mean that neither surgery nor more training helps any more, so after
+``patience`` of them the search stops early (the oscillation of the paper's Fig. 5 is spent
+compute).
+
+Every task (candidate retraining, branch training) carries its own seed derived from
+``random_state`` and its place in the search, and runs with one intra-op thread, so the result
+does not depend on ``n_jobs`` or on the order in which tasks finish.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import joblib
+import numpy as np
+import torch
+
+from . import surgery
+from ._recommend import candidate_score, recommend, select_candidates
+from ._training import TrainConfig, accuracy, predict_logits, train
+
+#: Retraining multiplier per operation type (the paper's appendix).
+RETRAIN_MULTIPLIERS = {
+    "identity": 1,
+    "add_neurons": 1,
+    "add_layer": 10,
+    "remove_neurons": 10,
+    "remove_layer": 10,
+    "truncate": 1,
+}
+
+
+@dataclass(frozen=True)
+class SurgeonConfig:
+    """Parameters of the search; see :class:`sksurgeon.SurgeonClassifier` for each."""
+
+    max_iter: int = 100
+    interval: int = 10
+    pretrain_epochs: int | None = None
+    n_branches: int = 2
+    max_redraws: int = 2
+    retrain_batches: int = 25
+    retrain_max_epochs: float = 1.0
+    retrain_multipliers: dict = field(default_factory=lambda: dict(RETRAIN_MULTIPLIERS))
+    eps_rel: float = 0.005
+    eps_abs: float = 0.3
+    selection: str = "per_type"
+    top_n: int = 6
+    n_random: int = 1
+    memory: bool = True
+    size_weight: float = 1.0
+    remove_method: str = "data"
+    add_noise: float = 0.0
+    patience: int | None = 2
+    target_score: float | None = None
+    n_data_sample: int = 1024
+    drift_sample: int = 512
+
+
+@dataclass
+class Branch:
+    """A network in the search with what is known about it."""
+
+    net: torch.nn.Module
+    state: object
+    val_accuracy: float
+    history: list
+    n_params: int
+
+
+@dataclass
+class SurgeonResult:
+    """What :func:`run_surgeon` hands back to the estimator.
+
+    Attributes
+    ----------
+    net : torch.nn.Sequential
+        The winning network.
+    history : list of dict
+        One entry per epoch of the winning lineage: ``epoch``, ``train_loss``,
+        ``val_accuracy``, ``n_params``, ``hidden_layer_sizes``.
+    log : list of dict
+        One entry per candidate evaluated (see :class:`sksurgeon.SurgeonClassifier`).
+    decisions : list of dict
+        One entry per decision point: ``decision``, ``epoch``, ``tries``, ``outcome``
+        (``'accepted'`` or ``'backtrack'``), ``chosen`` and the topology afterwards.
+    epochs_trained : float
+        Epochs-equivalent of all training done (samples seen / training set size).
+    wall_time : float
+        Seconds.
+    stop_reason : str
+    """
+
+    net: torch.nn.Module
+    history: list
+    log: list
+    decisions: list
+    epochs_trained: float
+    wall_time: float
+    stop_reason: str
+    val_accuracy: float
+
+
+def task_seed(base, *path):
+    """A 63-bit seed that depends only on ``base`` and the task's place in the search."""
+    state = np.random.SeedSequence([int(base), *[int(p) for p in path]]).generate_state(2)
+    return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
+
+
+class TrainingData:
+    """Training and validation arrays shipped once to every worker.
+
+    The numpy arrays travel to process workers (joblib memory-maps large ones); each worker
+    turns them into tensors once per fit and keeps them, keyed by a token unique to the fit.
+    """
+
+    _cache: OrderedDict = OrderedDict()
+    _cache_size = 4
+
+    def __init__(self, X, y, sample_weight, X_val, y_val, val_weight, *, device, dtype):
+        self.token = uuid.uuid4().hex
+        self.arrays = (X, y, sample_weight, X_val, y_val, val_weight)
+        self.device = str(device)
+        self.dtype = str(dtype).replace("torch.", "")
+        self.n_samples = len(y)
+
+    def tensors(self):
+        """``(X, y, w, X_val, y_val, w_val)`` as tensors on the fit's device."""
+        cached = TrainingData._cache.get(self.token)
+        if cached is None:
+            dev = torch.device(self.device)
+            fdtype = getattr(torch, self.dtype)
+
+            def conv(a, dtype):
+                if a is None:
+                    return None
+                return torch.tensor(np.asarray(a), dtype=dtype, device=dev)
+
+            X, y, w, Xv, yv, wv = self.arrays
+            cached = (
+                conv(X, fdtype),
+                conv(y, torch.int64),
+                conv(w, fdtype),
+                conv(Xv, fdtype),
+                conv(yv, torch.int64),
+                conv(wv, fdtype),
+            )
+            TrainingData._cache[self.token] = cached
+            while len(TrainingData._cache) > TrainingData._cache_size:
+                TrainingData._cache.popitem(last=False)
+        return cached
+
+    def release(self):
+        """Drop this fit's tensors from the (process-local) cache."""
+        TrainingData._cache.pop(self.token, None)
+
+
+class _single_thread:
+    """Run torch with one intra-op thread: results must not depend on ``n_jobs``."""
+
+    def __enter__(self):
+        self.saved = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.saved)
+
+
+def apply_candidate(
+    net, candidate, *, generator=None, X_sample=None, remove_method="data", noise=0.0
+):
+    """Build the network a candidate describes (a new module; ``net`` is untouched)."""
+    op, layer, amount = candidate.operation, candidate.layer, candidate.amount
+    if op == "identity":
+        return surgery.identity(net)
+    if op == "add_neurons":
+        return surgery.add_neurons(net, layer, amount, noise=noise, generator=generator)
+    if op == "add_layer":
+        return surgery.add_layer(net, layer)
+    if op == "remove_neurons":
+        if remove_method == "data":
+            return surgery.remove_neurons(net, layer, amount, method="data", X=X_sample)
+        return surgery.remove_neurons(net, layer, amount, method="svd")
+    if op == "remove_layer":
+        return surgery.remove_layer(net, layer)
+    if op == "truncate":
+        return surgery.truncate(net, layer, amount)
+    raise ValueError(f"unknown operation {op!r}")
+
+
+def _relative_drift(before, after):
+    scale = before.abs().max().clamp_min(1e-12)
+    return float((after - before).abs().max() / scale)
+
+
+def _retrain_candidate(
+    parent, parent_state, candidate, data, train_config, n_batches, seed, config
+):
+    """Worker task: build one candidate, measure its drift, retrain it briefly."""
+    with _single_thread():
+        X, y, w, Xv, yv, wv = data.tensors()
+        # Separate streams: how much shuffling draws must not change the surgery's choices.
+        surgery_gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(task_seed(seed, 1))
+        out = {"n_samples": 0}
+        try:
+            sample = X[: config.n_data_sample]
+            net = apply_candidate(
+                parent,
+                candidate,
+                generator=surgery_gen,
+                X_sample=sample,
+                remove_method=config.remove_method,
+                noise=config.add_noise,
+            )
+            probe = Xv[: config.drift_sample]
+            out["drift"] = _relative_drift(
+                predict_logits(parent, probe), predict_logits(net, probe)
+            )
+            out["acc_before"] = accuracy(net, Xv, yv, sample_weight=wv)
+            # Identity keeps its optimiser state; any other surgery changes the shapes.
+            state = copy.deepcopy(parent_state) if candidate.operation == "identity" else None
+            res = train(
+                net,
+                X,
+                y,
+                train_config,
+                generator=gen,
+                n_batches=n_batches,
+                sample_weight=w,
+                state=state,
+            )
+            out["n_samples"] = res.n_samples
+            if res.diverged:
+                out["status"] = "diverged"
+                return out
+            out["acc_after"] = accuracy(net, Xv, yv, sample_weight=wv)
+            out["net"], out["state"] = net, res.state
+            out["status"] = "ok"
+        except Exception as exc:  # a crashing candidate is dropped and logged, never fatal
+            out["status"] = f"error: {type(exc).__name__}: {exc}"
+        return out
+
+
+def _train_branch(net, state, data, train_config, n_epochs, seed):
+    """Worker task: train a branch ``n_epochs`` epochs, recording loss and accuracy."""
+    with _single_thread():
+        X, y, w, Xv, yv, wv = data.tensors()
+        gen = torch.Generator().manual_seed(seed)
+        losses, accs, n_samples = [], [], 0
+        for _ in range(n_epochs):
+            res = train(
+                net, X, y, train_config, generator=gen, n_epochs=1, sample_weight=w, state=state
+            )
+            n_samples += res.n_samples
+            state = res.state
+            if res.diverged:
+                return {"diverged": True, "n_samples": n_samples, "losses": losses, "accs": accs}
+            losses.append(res.epoch_losses[-1])
+            accs.append(accuracy(net, Xv, yv, sample_weight=wv))
+        return {
+            "diverged": False,
+            "net": net,
+            "state": state,
+            "losses": losses,
+            "accs": accs,
+            "n_samples": n_samples,
+        }
+
+
+def _history_entries(start_epoch, losses, accs, net):
+    widths = surgery.hidden_widths(net)
+    n_params = surgery.count_parameters(net)
+    return [
+        {
+            "epoch": start_epoch + k + 1,
+            "train_loss": float(loss),
+            "val_accuracy": float(acc),
+            "n_params": n_params,
+            "hidden_layer_sizes": tuple(widths),
+        }
+        for k, (loss, acc) in enumerate(zip(losses, accs, strict=True))
+    ]
+
+
+def run_surgeon(
+    net,
+    data,
+    train_config: TrainConfig,
+    config: SurgeonConfig,
+    *,
+    seed,
+    n_jobs=None,
+    surgery_enabled=True,
+    initial_state=None,
+    initial_epoch=0,
+    prefer=None,
+    reporter=None,
+):
+    """Train ``net`` with topology search (Algorithm 1) and return a :class:`SurgeonResult`.
+
+    Parameters
+    ----------
+    net : torch.nn.Sequential
+        Starting network (not modified).
+    data : TrainingData
+    train_config : TrainConfig
+    config : SurgeonConfig
+    seed : int
+        Base seed; every task's generator is derived from it and the task's place.
+    n_jobs : int or None
+        joblib's ``n_jobs`` for candidate retraining and branch training.
+    surgery_enabled : bool, default=True
+        False trains the start topology for ``max_iter`` epochs (the baseline), same engine.
+    initial_state : object, optional
+        Optimiser state to continue (warm start).
+    initial_epoch : int, default=0
+        Epoch numbering offset (warm start).
+    prefer : {'processes', 'threads'} or None
+        joblib backend hint.
+    reporter : callable, optional
+        Called with a string per event worth printing (verbose mode).
+    """
+    t0 = time.perf_counter()
+    say = reporter or (lambda *a, **k: None)
+    n_train = data.n_samples
+    samples = 0
+    log, decisions = [], []
+    net = surgery.identity(net)
+    pretrain = config.pretrain_epochs if config.pretrain_epochs is not None else config.interval
+    pretrain = min(pretrain, config.max_iter) if surgery_enabled else config.max_iter
+
+    with joblib.Parallel(n_jobs=n_jobs, prefer=prefer) as parallel:
+        first = _train_branch(net, initial_state, data, train_config, pretrain, task_seed(seed, 0))
+        samples += first["n_samples"]
+        if first["diverged"]:
+            raise FloatingPointError(
+                "training diverged (non-finite loss) during the first epochs; "
+                "lower learning_rate_init or scale the inputs"
+            )
+        history = _history_entries(initial_epoch, first["losses"], first["accs"], first["net"])
+        for h in history:
+            say(f"epoch {h['epoch']}: loss {h['train_loss']:.4f}, val {h['val_accuracy']:.4f}", 2)
+        branches = [
+            Branch(
+                first["net"],
+                first["state"],
+                first["accs"][-1],
+                history,
+                surgery.count_parameters(first["net"]),
+            )
+        ]
+        clock = pretrain
+        stop_reason = "max_iter"
+        backtracks = 0
+        decision = 0
+
+        def target_reached():
+            return (
+                config.target_score is not None
+                and max(b.val_accuracy for b in branches) >= config.target_score
+            )
+
+        while surgery_enabled and clock < config.max_iter:
+            if target_reached():
+                stop_reason = "target_score"
+                break
+            decision += 1
+            step = min(config.interval, config.max_iter - clock)
+            best_prev = max(b.val_accuracy for b in branches)
+            pool = []
+            for bi, b in enumerate(branches):
+                pool += recommend(b.net, eps_rel=config.eps_rel, eps_abs=config.eps_abs, branch=bi)
+            tried, accepted, chosen_desc = set(), None, []
+            batches_per_epoch = math.ceil(n_train / train_config.batch_size)
+            cap = max(1, math.ceil(config.retrain_max_epochs * batches_per_epoch))
+            for attempt in range(config.max_redraws + 1):
+                rng = np.random.default_rng(task_seed(seed, decision, attempt, 1))
+                chosen = select_candidates(
+                    pool,
+                    mode=config.selection,
+                    top_n=config.top_n,
+                    n_random=config.n_random,
+                    exclude=tried,
+                    rng=rng,
+                )
+                if not chosen:
+                    break
+                tried |= {c.key for c in chosen}
+                budgets = [
+                    min(cap, config.retrain_batches * config.retrain_multipliers[c.operation])
+                    for c in chosen
+                ]
+                results = parallel(
+                    joblib.delayed(_retrain_candidate)(
+                        branches[c.branch].net,
+                        branches[c.branch].state,
+                        c,
+                        data,
+                        train_config,
+                        nb,
+                        task_seed(seed, decision, attempt, 2, k),
+                        config,
+                    )
+                    for k, (c, nb) in enumerate(zip(chosen, budgets, strict=True))
+                )
+                entries = []
+                for c, nb, r in zip(chosen, budgets, results, strict=True):
+                    samples += r["n_samples"]
+                    parent = branches[c.branch]
+                    entry = {
+                        "decision": decision,
+                        "epoch": clock,
+                        "try": attempt + 1,
+                        "branch": c.branch,
+                        "operation": c.operation,
+                        "layer": c.layer,
+                        "amount": c.amount,
+                        "recommendation_score": c.score,
+                        "random_pick": c.random_pick,
+                        "n_params": c.n_params,
+                        "param_fraction": c.param_fraction,
+                        "retrain_batches": nb,
+                        "drift": r.get("drift", math.nan),
+                        "accuracy_before": r.get("acc_before", math.nan),
+                        "accuracy_after": r.get("acc_after", math.nan),
+                        "accuracy_gain": math.nan,
+                        "score": math.nan,
+                        "status": r["status"],
+                        "selected": False,
+                        "accepted": False,
+                        "val_accuracy_next": math.nan,
+                    }
+                    if r["status"] == "ok":
+                        gain = r["acc_after"] - parent.val_accuracy
+                        entry["accuracy_gain"] = gain
+                        entry["score"] = candidate_score(
+                            r["acc_after"], gain, c.param_fraction, config.size_weight
+                        )
+                    log.append(entry)
+                    entries.append((entry, c, r))
+                viable = [t for t in entries if t[0]["status"] == "ok"]
+                viable.sort(key=lambda t: (-t[0]["score"], t[1].n_params))
+                winners = viable[: config.n_branches]
+                for e, _, _ in winners:
+                    e["selected"] = True
+                trained = parallel(
+                    joblib.delayed(_train_branch)(
+                        r["net"],
+                        r["state"],
+                        data,
+                        train_config,
+                        step,
+                        task_seed(seed, decision, attempt, 3, k),
+                    )
+                    for k, (_, _, r) in enumerate(winners)
+                )
+                new_branches = []
+                for (e, c, _), t in zip(winners, trained, strict=True):
+                    samples += t["n_samples"]
+                    if t["diverged"]:
+                        e["status"] = "diverged in branch training"
+                        continue
+                    e["val_accuracy_next"] = t["accs"][-1]
+                    ok = not config.memory or t["accs"][-1] >= best_prev
+                    if ok:
+                        e["accepted"] = True
+                        parent = branches[c.branch]
+                        hist = parent.history + _history_entries(
+                            parent.history[-1]["epoch"] if parent.history else initial_epoch,
+                            t["losses"],
+                            t["accs"],
+                            t["net"],
+                        )
+                        new_branches.append(
+                            Branch(
+                                t["net"],
+                                t["state"],
+                                t["accs"][-1],
+                                hist,
+                                surgery.count_parameters(t["net"]),
+                            )
+                        )
+                        chosen_desc.append(c.describe())
+                if new_branches:
+                    accepted = new_branches
+                    break
+            clock += step
+            if accepted:
+                branches = sorted(accepted, key=lambda b: (-b.val_accuracy, b.n_params))
+                backtracks = 0
+                outcome = "accepted"
+            else:
+                backtracks += 1
+                outcome = "backtrack"
+            best = branches[0]
+            decisions.append(
+                {
+                    "decision": decision,
+                    "epoch": clock,
+                    "tries": attempt + 1,
+                    "outcome": outcome,
+                    "chosen": chosen_desc,
+                    "hidden_layer_sizes": tuple(surgery.hidden_widths(best.net)),
+                    "n_params": best.n_params,
+                    "val_accuracy": best.val_accuracy,
+                }
+            )
+            say(
+                f"decision {decision} (epoch {clock}): {outcome}"
+                + (f" [{', '.join(chosen_desc)}]" if chosen_desc else "")
+                + f"; best {list(surgery.hidden_widths(best.net))}, "
+                f"{best.n_params} params, val {best.val_accuracy:.4f}",
+                1,
+            )
+            if config.patience is not None and backtracks >= config.patience:
+                stop_reason = "no_improvement"
+                break
+        else:
+            if target_reached():
+                stop_reason = "target_score"
+
+    best = min(branches, key=lambda b: (-b.val_accuracy, b.n_params))
+    return SurgeonResult(
+        net=best.net,
+        history=best.history,
+        log=log,
+        decisions=decisions,
+        epochs_trained=samples / n_train,
+        wall_time=time.perf_counter() - t0,
+        stop_reason=stop_reason,
+        val_accuracy=best.val_accuracy,
+    )
