@@ -569,7 +569,8 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         -------
         y : ndarray of shape (n_samples,)
         """
-        return self.classes_[np.argmax(self._logits(X), axis=1)]
+        logits = self._logits(X)
+        return self.classes_[np.argmax(logits, axis=1)]
 
     # -------------------------------------------------------------- persistence
     def __getstate__(self):

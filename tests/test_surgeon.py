@@ -1,0 +1,186 @@
+"""The Surgeon's loop: memory, re-draws, backtracking, failures, determinism."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits, make_classification
+
+from sksurgeon import SurgeonClassifier, surgery
+from sksurgeon import _surgeon as surgeon_mod
+from sksurgeon._surgeon import SurgeonConfig, TrainingData, run_surgeon, task_seed
+from sksurgeon._training import TrainConfig
+
+
+def _data(n=120, d=6, seed=0):
+    X, y = make_classification(n, d, n_informative=4, n_classes=3, random_state=seed)
+    return TrainingData(
+        X[:90], y[:90], None, X[90:], y[90:], None, device="cpu", dtype=torch.float32
+    )
+
+
+class Script:
+    """Replaces the worker tasks with scripted accuracies."""
+
+    def __init__(self, branch_accs, candidate_acc=0.5):
+        self.branch_accs = list(branch_accs)
+        self.candidate_acc = candidate_acc
+        self.branch_calls = 0
+
+    def train_branch(self, net, state, data, train_config, n_epochs, seed):
+        acc = self.branch_accs.pop(0)
+        net = surgery.identity(net)
+        net.tag = f"branch{self.branch_calls}"
+        self.branch_calls += 1
+        return {
+            "diverged": False,
+            "net": net,
+            "state": None,
+            "losses": [1.0] * n_epochs,
+            "accs": [acc] * n_epochs,
+            "n_samples": 0,
+        }
+
+    def retrain(self, parent, parent_state, candidate, data, train_config, n_batches, seed, cfg):
+        return {
+            "status": "ok",
+            "net": surgery.identity(parent),
+            "state": None,
+            "acc_before": self.candidate_acc,
+            "acc_after": self.candidate_acc,
+            "drift": 0.0,
+            "n_samples": 0,
+        }
+
+
+def _run(monkeypatch, script, **cfg):
+    monkeypatch.setattr(surgeon_mod, "_train_branch", script.train_branch)
+    monkeypatch.setattr(surgeon_mod, "_retrain_candidate", script.retrain)
+    net = surgery.build_mlp(6, [8, 8, 8], 3, generator=torch.Generator().manual_seed(0))
+    config = SurgeonConfig(
+        **{"max_iter": 40, "interval": 10, "n_branches": 2, "max_redraws": 2, **cfg}
+    )
+    return run_surgeon(net, _data(), TrainConfig(batch_size=30), config, seed=0)
+
+
+def test_redraw_then_accept(monkeypatch):
+    # pretrain 0.5; decision 1: try 1 both worse, try 2 one reaches 0.6; decision 2 and 3:
+    # identity-like improvements.
+    script = Script([0.5, 0.4, 0.45, 0.6, 0.3, 0.7, 0.65, 0.8, 0.75])
+    res = _run(monkeypatch, script)
+    d1 = res.decisions[0]
+    assert d1["outcome"] == "accepted" and d1["tries"] == 2
+    tries = {e["try"] for e in res.log if e["decision"] == 1}
+    assert tries == {1, 2}
+    # Re-draws never retrain a candidate twice.
+    keys = [(e["branch"], e["operation"], e["layer"], e["amount"]) for e in res.log
+            if e["decision"] == 1]
+    assert len(keys) == len(set(keys))
+    # Only the branch that reached the previous best was kept.
+    accepted = [e for e in res.log if e["decision"] == 1 and e["accepted"]]
+    assert len(accepted) == 1 and accepted[0]["val_accuracy_next"] == 0.6
+    assert res.val_accuracy == 0.8
+    assert [h["epoch"] for h in res.history] == list(range(1, 41))
+
+
+def test_backtrack_never_keeps_a_worse_model_and_patience_stops(monkeypatch):
+    # pretrain 0.5; decision 1 accepted at 0.6 (both branches kept); then every try of
+    # decisions 2 and 3 ends below 0.6: backtrack twice, patience 2 stops the search.
+    script = Script([0.5, 0.6, 0.55] + [0.59, 0.58] * 6, candidate_acc=0.59)
+    res = _run(monkeypatch, script, max_iter=100, patience=2)
+    outcomes = [d["outcome"] for d in res.decisions]
+    assert outcomes == ["accepted", "backtrack", "backtrack"]
+    assert all(d["tries"] == 3 for d in res.decisions[1:])
+    assert res.stop_reason == "no_improvement"
+    # The returned network is the decision-1 branch with 0.6, not the best of the failed
+    # tries (0.59) that the authors' code would keep.
+    assert res.val_accuracy == 0.6
+    assert res.net.tag == "branch1"
+    assert len(res.history) == 20
+    assert res.history[-1]["val_accuracy"] == 0.6
+
+
+def test_without_memory_every_step_is_kept(monkeypatch):
+    script = Script([0.5, 0.4, 0.3, 0.2, 0.1, 0.1, 0.1], candidate_acc=0.2)
+    res = _run(monkeypatch, script, max_iter=30, memory=False)
+    assert [d["outcome"] for d in res.decisions] == ["accepted", "accepted"]
+    assert all(d["tries"] == 1 for d in res.decisions)
+
+
+def test_target_score_stops_early(monkeypatch):
+    script = Script([0.5, 0.95, 0.9] + [0.5] * 10)
+    res = _run(monkeypatch, script, max_iter=100, target_score=0.9)
+    assert res.stop_reason == "target_score"
+    assert len(res.decisions) == 1
+
+
+def _digits(n=600):
+    X, y = load_digits(return_X_y=True)
+    return X[:n] / 16.0, y[:n]
+
+
+def test_crashing_candidate_is_logged_and_never_selected(monkeypatch):
+    real = surgeon_mod.apply_candidate
+
+    def flaky(net, candidate, **kw):
+        if candidate.operation == "add_layer":
+            raise RuntimeError("boom")
+        return real(net, candidate, **kw)
+
+    monkeypatch.setattr(surgeon_mod, "apply_candidate", flaky)
+    X, y = _digits()
+    clf = SurgeonClassifier((10,), max_iter=30, random_state=0, learning_rate_init=0.01)
+    clf.fit(X, y)
+    crashed = [e for e in clf.surgery_log_ if e["operation"] == "add_layer"]
+    assert crashed and all(e["status"].startswith("error: RuntimeError: boom") for e in crashed)
+    assert not any(e["selected"] for e in crashed)
+    assert np.isfinite(clf.predict_proba(X)).all()
+
+
+def test_diverging_candidates_are_dropped():
+    # A learning rate this large makes every retrained candidate diverge; the fit keeps
+    # the pre-trained network instead of handing back NaNs.
+    X, y = _digits()
+    clf = SurgeonClassifier((10,), max_iter=30, random_state=0, solver="sgd", momentum=0.0,
+                            learning_rate_init=0.5, interval=10)
+    clf.fit(X, y)
+    assert np.isfinite(clf.predict_proba(X)).all()
+    bad = [e for e in clf.surgery_log_ if e["status"] != "ok"]
+    assert not any(e["selected"] and e["accepted"] for e in bad)
+
+
+def test_pretraining_divergence_raises_and_leaves_model_untouched():
+    X, y = _digits()
+    clf = SurgeonClassifier((10,), max_iter=20, random_state=0).fit(X, y)
+    before = clf.predict_proba(X)
+    clf.set_params(warm_start=True, solver="sgd", learning_rate_init=1e6)
+    with pytest.raises(FloatingPointError, match="diverged"):
+        clf.fit(X * 1e6, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
+def test_task_seed_depends_on_path_only():
+    assert task_seed(0, 1, 2) == task_seed(0, 1, 2)
+    assert len({task_seed(0, 1, 2), task_seed(0, 2, 1), task_seed(1, 1, 2)}) == 3
+    assert 0 <= task_seed(2**31 - 1, 99) < 2**63
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_same_random_state_same_model_any_n_jobs(n_jobs):
+    X, y = _digits(500)
+    kw = dict(hidden_layer_sizes=(12,), max_iter=30, random_state=3, learning_rate_init=0.01)
+    ref = SurgeonClassifier(n_jobs=1, **kw).fit(X, y)
+    other = SurgeonClassifier(n_jobs=n_jobs, **kw).fit(X, y)
+    assert ref.hidden_layer_sizes_ == other.hidden_layer_sizes_
+    for a, b in zip(ref.module_.state_dict().values(), other.module_.state_dict().values(),
+                    strict=True):
+        assert torch.equal(a, b)
+    np.testing.assert_array_equal(ref.predict_proba(X), other.predict_proba(X))
+
+    def strip(log):
+        return [{k: v for k, v in e.items() if not (isinstance(v, float) and math.isnan(v))}
+                for e in log]
+
+    assert strip(ref.surgery_log_) == strip(other.surgery_log_)
+    assert ref.history_ == other.history_
