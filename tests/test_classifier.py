@@ -1,0 +1,279 @@
+"""SurgeonClassifier as a data scientist uses it."""
+
+import pickle
+import re
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_digits, load_iris, make_classification
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+
+import sksurgeon
+from sksurgeon import SurgeonClassifier
+
+FAST = dict(max_iter=20, interval=10, batch_size=32, learning_rate_init=0.02, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def iris():
+    return load_iris(return_X_y=True)
+
+
+@pytest.fixture(scope="module")
+def fitted(iris):
+    X, y = iris
+    return SurgeonClassifier((8,), **FAST).fit(X, y)
+
+
+def test_fitted_attributes(fitted, iris):
+    X, y = iris
+    clf = fitted
+    assert clf.n_features_in_ == 4
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    assert isinstance(clf.module_, torch.nn.Sequential)
+    assert clf.hidden_layer_sizes_ == tuple(sksurgeon.surgery.hidden_widths(clf.module_))
+    assert len(clf.coefs_) == len(clf.intercepts_) == len(clf.hidden_layer_sizes_) + 1
+    assert clf.coefs_[0].shape[0] == 4 and clf.coefs_[-1].shape[1] == 3
+    assert clf.n_params_ == sum(c.size + b.size for c, b in zip(clf.coefs_, clf.intercepts_))
+    assert clf.n_iter_ == len(clf.loss_curve_) == len(clf.validation_scores_)
+    assert clf.best_validation_score_ == clf.validation_scores_[-1]
+    assert {"epoch", "train_loss", "val_accuracy", "n_params", "hidden_layer_sizes"} <= set(
+        clf.history_[0]
+    )
+    needed = {"epoch", "branch", "operation", "layer", "amount", "param_fraction",
+              "accuracy_before", "accuracy_after", "accuracy_gain", "score", "selected",
+              "try", "drift"}
+    assert clf.surgery_log_ and needed <= set(clf.surgery_log_[0])
+    assert clf.epochs_trained_ >= clf.n_iter_
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba, rtol=1e-5, atol=1e-12)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
+    assert clf.score(X, y) > 0.8
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array(["setosa", "versicolor", "virginica"]),
+        np.array([3, 5, 7]),
+        np.array([10, 20, 30], dtype=np.int8),
+    ],
+)
+def test_any_label_type(iris, labels):
+    X, y = iris
+    clf = SurgeonClassifier((8,), **FAST).fit(X, labels[y])
+    assert set(clf.predict(X)) <= set(labels)
+    assert clf.classes_.dtype == labels.dtype
+
+
+def test_boolean_binary_labels():
+    X, y = make_classification(200, 5, random_state=0)
+    clf = SurgeonClassifier((8,), **FAST).fit(X, y.astype(bool))
+    assert clf.predict(X).dtype == bool
+    assert clf.predict_proba(X).shape == (200, 2)
+    assert clf.score(X, y.astype(bool)) > 0.8
+
+
+def test_pandas_feature_names_kept(iris):
+    pd = pytest.importorskip("pandas")
+    X, y = iris
+    df = pd.DataFrame(X, columns=["sl", "sw", "pl", "pw"])
+    clf = SurgeonClassifier((8,), **FAST).fit(df, pd.Series(y).map({0: "a", 1: "b", 2: "c"}))
+    np.testing.assert_array_equal(clf.feature_names_in_, ["sl", "sw", "pl", "pw"])
+    with pytest.warns(UserWarning, match="feature names"):
+        clf.predict(X)
+
+
+def test_pipeline_and_grid_search_in_parallel(iris):
+    X, y = iris
+    pipe = make_pipeline(StandardScaler(), SurgeonClassifier((4,), **FAST))
+    grid = GridSearchCV(
+        pipe, {"surgeonclassifier__hidden_layer_sizes": [(4,), (8, 8)]}, cv=2, n_jobs=2
+    )
+    grid.fit(X, y)
+    assert grid.best_score_ > 0.7
+    assert grid.predict(X).shape == (150,)
+
+
+def test_clone_keeps_params_and_drops_fit(fitted):
+    c = clone(fitted)
+    assert c.get_params() == fitted.get_params()
+    assert not hasattr(c, "module_")
+
+
+def test_pickle_and_joblib_round_trips(fitted, iris, tmp_path):
+    X, _ = iris
+    ref = fitted.predict_proba(X)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(fitted)).predict_proba(X), ref)
+    joblib.dump(fitted, tmp_path / "m.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "m.joblib").predict_proba(X), ref)
+
+
+def test_pickle_of_cuda_model_loads_on_cpu(fitted, iris, monkeypatch):
+    # What a GPU-fitted model looks like to pickle: device_ is CUDA. __getstate__ always
+    # stores CPU tensors, so a CPU-only machine can load it.
+    X, _ = iris
+    m = clone(fitted)
+    m.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_")})
+    m.device_ = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    back = pickle.loads(pickle.dumps(m))
+    assert back.device_ == torch.device("cpu")
+    assert next(back.module_.parameters()).device.type == "cpu"
+    np.testing.assert_array_equal(back.predict(X), fitted.predict(X))
+
+
+def test_safe_save_and_load(fitted, iris, tmp_path):
+    X, _ = iris
+    path = tmp_path / "model.sks"
+    fitted.save(path)
+    back = sksurgeon.load(path)
+    np.testing.assert_array_equal(back.predict_proba(X), fitted.predict_proba(X))
+    assert back.hidden_layer_sizes_ == fitted.hidden_layer_sizes_
+    assert back.get_params() == fitted.get_params()
+    assert back.history_ == fitted.history_
+
+
+def test_save_load_string_labels_and_feature_names(tmp_path):
+    pd = pytest.importorskip("pandas")
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    clf = SurgeonClassifier((6,), class_weight={0: 2.0, 1: 1.0, 2: 1.0}, **FAST).fit(X, y)
+    sksurgeon.save(clf, tmp_path / "m")
+    back = sksurgeon.load(tmp_path / "m")
+    np.testing.assert_array_equal(back.feature_names_in_, clf.feature_names_in_)
+    assert back.class_weight == {0: 2.0, 1: 1.0, 2: 1.0}
+    np.testing.assert_array_equal(back.predict(X), clf.predict(X))
+    assert isinstance(X, pd.DataFrame)
+
+
+def test_load_rejects_pickles_and_garbage(fitted, tmp_path):
+    evil = tmp_path / "evil.sks"
+    torch.save({"format": "sksurgeon-model", "x": fitted}, evil)  # pickled objects inside
+    with pytest.raises(ValueError, match="not a readable sksurgeon model file"):
+        sksurgeon.load(evil)
+    junk = tmp_path / "junk.sks"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="not a readable sksurgeon model file"):
+        sksurgeon.load(junk)
+    other = tmp_path / "other.sks"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(ValueError, match="not a sksurgeon model file"):
+        sksurgeon.load(other)
+
+
+def test_load_rejects_tampered_weights(fitted, tmp_path):
+    path = tmp_path / "m.sks"
+    fitted.save(path)
+    payload = torch.load(path, weights_only=True)
+    key = next(iter(payload["tensors"]))
+    payload["tensors"][key] = torch.zeros(2, 2)
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="damaged or was modified"):
+        sksurgeon.load(path)
+
+
+def test_cuda_without_gpu_is_a_clear_error(iris, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    X, y = iris
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        SurgeonClassifier(device="cuda").fit(X, y)
+    with pytest.raises(ValueError, match="device must be"):
+        SurgeonClassifier(device="tpu").fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params,name",
+    [
+        ({"max_iter": 0}, "max_iter"),
+        ({"solver": "lbfgs"}, "solver"),
+        ({"n_branches": 0}, "n_branches"),
+        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ({"size_weight": -1}, "size_weight"),
+        ({"selection": "best"}, "selection"),
+    ],
+)
+def test_invalid_parameters_name_the_parameter(iris, params, name):
+    X, y = iris
+    with pytest.raises(InvalidParameterError, match=re.escape(f"'{name}' parameter")):
+        SurgeonClassifier(**params).fit(X, y)
+
+
+@pytest.mark.parametrize("sizes", [(0,), (), (3, -1), "ten"])
+def test_invalid_hidden_layer_sizes(iris, sizes):
+    X, y = iris
+    with pytest.raises((ValueError, InvalidParameterError), match="hidden_layer_sizes"):
+        SurgeonClassifier(hidden_layer_sizes=sizes).fit(X, y)
+
+
+def test_bad_data_messages(iris):
+    X, y = iris
+    with pytest.raises(ValueError, match="1 class"):
+        SurgeonClassifier().fit(X[:40], y[:40])
+    with pytest.raises(ValueError, match="Unknown label type"):
+        SurgeonClassifier().fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="NaN"):
+        Xn = X.copy()
+        Xn[0, 0] = np.nan
+        SurgeonClassifier().fit(Xn, y)
+    clf = SurgeonClassifier((4,), **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="4 features"):
+        clf.predict(X[:, :3])
+
+
+def test_verbose_prints_a_line_per_decision(iris, capsys):
+    X, y = iris
+    clf = SurgeonClassifier((8,), verbose=1, **{**FAST, "max_iter": 30}).fit(X, y)
+    out = capsys.readouterr().out.strip().splitlines()
+    decision_lines = [line for line in out if line.startswith("decision")]
+    assert len(decision_lines) == len(clf.decisions_) >= 1
+    assert "params" in decision_lines[0] and "val" in decision_lines[0]
+    SurgeonClassifier((8,), verbose=2, **FAST).fit(X, y)
+    out2 = capsys.readouterr().out
+    assert "epoch 1:" in out2
+
+
+def test_warm_start_continues(iris):
+    X, y = iris
+    clf = SurgeonClassifier((8,), warm_start=True, **FAST).fit(X, y)
+    first_topology = clf.hidden_layer_sizes_
+    n1 = clf.n_iter_
+    clf.fit(X, y)
+    assert clf.n_iter_ > n1
+    assert len(clf.history_) == clf.n_iter_
+    assert clf.history_[0]["hidden_layer_sizes"] == (8,)
+    assert isinstance(first_topology, tuple)
+
+
+def test_refit_same_random_state_same_predictions(iris):
+    X, y = iris
+    a = SurgeonClassifier((8,), **FAST).fit(X, y).predict_proba(X)
+    b = SurgeonClassifier((8,), **FAST).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_sample_weight_and_balanced_class_weight():
+    X, y = make_classification(400, 6, weights=[0.9, 0.1], random_state=0)
+    plain = SurgeonClassifier((8,), **FAST).fit(X, y)
+    balanced = SurgeonClassifier((8,), class_weight="balanced", **FAST).fit(X, y)
+    # Balancing moves predictions toward the minority class.
+    assert (balanced.predict(X) == 1).sum() > (plain.predict(X) == 1).sum()
+    w = np.where(y == 1, 9.0, 1.0)
+    weighted = SurgeonClassifier((8,), **FAST).fit(X, y, sample_weight=w)
+    assert (weighted.predict(X) == 1).sum() > (plain.predict(X) == 1).sum()
+
+
+def test_surgery_rescues_a_too_small_topology_on_digits():
+    X, y = load_digits(return_X_y=True)
+    X_tr, X_te, y_tr, y_te = train_test_split(X / 16.0, y, test_size=0.3, random_state=0,
+                                              stratify=y)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=60, random_state=0, learning_rate_init=0.01)
+    base = SurgeonClassifier(surgery=False, **kw).fit(X_tr, y_tr)
+    surg = SurgeonClassifier(**kw).fit(X_tr, y_tr)
+    assert surg.score(X_te, y_te) > base.score(X_te, y_te)
