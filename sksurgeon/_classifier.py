@@ -107,6 +107,10 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
     max_redraws : int, default=2
         With ``memory``, how often other candidates are tried when no branch reached the
         previous best validation accuracy (the paper's 2).
+    race_fraction : float or None, default=0.5
+        Successive halving between decision points: the branches train this fraction of
+        the interval, then only the best one finishes it. None trains every branch the full
+        interval (the paper), which costs about ``n_branches`` times the baseline.
     retrain_batches : int, default=25
         Recuperative training per candidate, in batches, times a per-operation multiplier
         (identity 1, add neurons 1, add layer 10, remove neurons 10, remove layer 10,
@@ -213,6 +217,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         "interval": [Interval(Integral, 1, None, closed="left")],
         "n_branches": [Interval(Integral, 1, None, closed="left")],
         "max_redraws": [Interval(Integral, 0, None, closed="left")],
+        "race_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "retrain_batches": [Interval(Integral, 1, None, closed="left")],
         "selection": [StrOptions({"per_type", "top_n"})],
         "top_n": [Interval(Integral, 1, None, closed="left")],
@@ -252,6 +257,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         interval=10,
         n_branches=2,
         max_redraws=2,
+        race_fraction=0.5,
         retrain_batches=25,
         selection="per_type",
         top_n=6,
@@ -287,6 +293,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         self.interval = interval
         self.n_branches = n_branches
         self.max_redraws = max_redraws
+        self.race_fraction = race_fraction
         self.retrain_batches = retrain_batches
         self.selection = selection
         self.top_n = top_n
@@ -407,6 +414,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
             interval=self.interval,
             n_branches=self.n_branches,
             max_redraws=self.max_redraws,
+            race_fraction=self.race_fraction,
             retrain_batches=self.retrain_batches,
             retrain_multipliers=dict(RETRAIN_MULTIPLIERS),
             eps_rel=self.eps_rel,

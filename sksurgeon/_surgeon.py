@@ -66,6 +66,7 @@ class SurgeonConfig:
     add_noise: float = 0.0
     patience: int | None = 2
     target_score: float | None = None
+    race_fraction: float | None = 0.5
     n_data_sample: int = 1024
     drift_sample: int = 512
 
@@ -296,6 +297,47 @@ def _history_entries(start_epoch, losses, accs, net):
     ]
 
 
+def _train_winners(parallel, results, data, train_config, step, race_fraction, seed_of):
+    """Train the selected candidates to the next decision point.
+
+    Without a race every one trains ``step`` epochs (the paper). With ``race_fraction`` all
+    train that fraction of the step, and only the one with the best validation accuracy
+    (fewer parameters on ties) finishes the step: successive halving, which keeps the
+    diversity of several branches at about half their cost.
+    """
+    race = race_fraction is not None and len(results) > 1 and step > 1
+    first = max(1, round(step * race_fraction)) if race else step
+    trained = parallel(
+        joblib.delayed(_train_branch)(
+            r["net"], r["state"], data, train_config, first, seed_of(3, k)
+        )
+        for k, r in enumerate(results)
+    )
+    if not race or first >= step:
+        return trained
+    alive = [k for k, t in enumerate(trained) if not t["diverged"]]
+    if not alive:
+        return trained
+    best = min(
+        alive,
+        key=lambda k: (-trained[k]["accs"][-1], surgery.count_parameters(trained[k]["net"])),
+    )
+    t = trained[best]
+    rest = _train_branch(t["net"], t["state"], data, train_config, step - first, seed_of(4))
+    merged = {
+        "diverged": rest["diverged"],
+        "n_samples": t["n_samples"] + rest["n_samples"],
+        "losses": t["losses"] + rest["losses"],
+        "accs": t["accs"] + rest["accs"],
+        "net": rest.get("net"),
+        "state": rest.get("state"),
+    }
+    return [
+        merged if k == best else {**trained[k], "raced_out": not trained[k]["diverged"]}
+        for k in range(len(trained))
+    ]
+
+
 def run_surgeon(
     net,
     data,
@@ -457,16 +499,14 @@ def run_surgeon(
                 winners = viable[: config.n_branches]
                 for e, _, _ in winners:
                     e["selected"] = True
-                trained = parallel(
-                    joblib.delayed(_train_branch)(
-                        r["net"],
-                        r["state"],
-                        data,
-                        train_config,
-                        step,
-                        task_seed(seed, decision, attempt, 3, k),
-                    )
-                    for k, (_, _, r) in enumerate(winners)
+                trained = _train_winners(
+                    parallel,
+                    [r for _, _, r in winners],
+                    data,
+                    train_config,
+                    step,
+                    config.race_fraction,
+                    lambda *path: task_seed(seed, decision, attempt, *path),
                 )
                 new_branches = []
                 for (e, c, _), t in zip(winners, trained, strict=True):
@@ -475,6 +515,9 @@ def run_surgeon(
                         e["status"] = "diverged in branch training"
                         continue
                     e["val_accuracy_next"] = t["accs"][-1]
+                    if t.get("raced_out"):
+                        e["status"] = "lost the branch race"
+                        continue
                     ok = not config.memory or t["accs"][-1] >= best_prev
                     if ok:
                         e["accepted"] = True

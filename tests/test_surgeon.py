@@ -59,7 +59,14 @@ def _run(monkeypatch, script, **cfg):
     monkeypatch.setattr(surgeon_mod, "_retrain_candidate", script.retrain)
     net = surgery.build_mlp(6, [8, 8, 8], 3, generator=torch.Generator().manual_seed(0))
     config = SurgeonConfig(
-        **{"max_iter": 40, "interval": 10, "n_branches": 2, "max_redraws": 2, **cfg}
+        **{
+            "max_iter": 40,
+            "interval": 10,
+            "n_branches": 2,
+            "max_redraws": 2,
+            "race_fraction": None,
+            **cfg,
+        }
     )
     return run_surgeon(net, _data(), TrainConfig(batch_size=30), config, seed=0)
 
@@ -106,6 +113,20 @@ def test_without_memory_every_step_is_kept(monkeypatch):
     res = _run(monkeypatch, script, max_iter=30, memory=False)
     assert [d["outcome"] for d in res.decisions] == ["accepted", "accepted"]
     assert all(d["tries"] == 1 for d in res.decisions)
+
+
+def test_branch_race_finishes_only_the_leader(monkeypatch):
+    # pretrain 0.5; decision 1: two branches race 5 epochs (0.55, 0.6), the leader trains
+    # 5 more (0.62). The loser is logged, not kept.
+    script = Script([0.5, 0.55, 0.6, 0.62])
+    res = _run(monkeypatch, script, max_iter=20, race_fraction=0.5)
+    d1 = [e for e in res.log if e["decision"] == 1]
+    lost = [e for e in d1 if e["status"] == "lost the branch race"]
+    kept = [e for e in d1 if e["accepted"]]
+    assert len(lost) == 1 and lost[0]["val_accuracy_next"] == 0.55
+    assert len(kept) == 1 and kept[0]["val_accuracy_next"] == 0.62
+    assert [h["val_accuracy"] for h in res.history[10:]] == [0.6] * 5 + [0.62] * 5
+    assert res.val_accuracy == 0.62
 
 
 def test_target_score_stops_early(monkeypatch):
