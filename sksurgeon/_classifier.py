@@ -121,8 +121,12 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         Candidates in ``'top_n'`` mode.
     memory : bool, default=True
         One-cycle memory: keep a step only if it reaches the previous best validation
-        accuracy, otherwise re-draw, then backtrack.
-    size_weight : float, default=1.0
+        accuracy (less ``memory_tolerance``), otherwise re-draw, then backtrack.
+    memory_tolerance : 'auto' or float, default='auto'
+        Slack of the memory comparison. ``'auto'`` is one standard error of the previous
+        best validation accuracy (``sqrt(a (1 - a) / n_val)``); 0 is the paper's strict rule,
+        which on a small validation set rejects steps for one sample's worth of noise.
+    size_weight : float, default=0.1
         Weight of the parameter fraction in the score ``a + exp(da - size_weight * df)``;
         1 is the paper's Eq. 16, smaller values let layers widen more readily.
     eps_rel, eps_abs : float, default=0.005, 0.3
@@ -222,6 +226,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         "selection": [StrOptions({"per_type", "top_n"})],
         "top_n": [Interval(Integral, 1, None, closed="left")],
         "memory": ["boolean"],
+        "memory_tolerance": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
         "size_weight": [Interval(Real, 0, None, closed="left")],
         "eps_rel": [Interval(Real, 0, 1, closed="both")],
         "eps_abs": [Interval(Real, 0, None, closed="left")],
@@ -262,7 +267,8 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         selection="per_type",
         top_n=6,
         memory=True,
-        size_weight=1.0,
+        memory_tolerance="auto",
+        size_weight=0.1,
         eps_rel=0.005,
         eps_abs=0.3,
         remove_method="data",
@@ -298,6 +304,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         self.selection = selection
         self.top_n = top_n
         self.memory = memory
+        self.memory_tolerance = memory_tolerance
         self.size_weight = size_weight
         self.eps_rel = eps_rel
         self.eps_abs = eps_abs
@@ -422,6 +429,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
             selection=self.selection,
             top_n=self.top_n,
             memory=self.memory,
+            memory_tolerance=self.memory_tolerance,
             size_weight=self.size_weight,
             remove_method=self.remove_method,
             patience=self.patience,

@@ -61,12 +61,13 @@ class SurgeonConfig:
     top_n: int = 6
     n_random: int = 1
     memory: bool = True
-    size_weight: float = 1.0
+    size_weight: float = 0.1
     remove_method: str = "data"
     add_noise: float = 0.0
     patience: int | None = 2
     target_score: float | None = None
     race_fraction: float | None = 0.5
+    memory_tolerance: float | str = "auto"
     n_data_sample: int = 1024
     drift_sample: int = 512
 
@@ -137,6 +138,9 @@ class TrainingData:
         self.device = str(device)
         self.dtype = str(dtype).replace("torch.", "")
         self.n_samples = len(y)
+        w = np.ones(len(y_val)) if val_weight is None else np.asarray(val_weight, dtype=float)
+        # Kish's effective sample size: what the validation accuracy's noise depends on.
+        self.n_val_effective = float(w.sum() ** 2 / max((w**2).sum(), 1e-300))
 
     def tensors(self):
         """``(X, y, w, X_val, y_val, w_val)`` as tensors on the fit's device."""
@@ -297,6 +301,19 @@ def _history_entries(start_epoch, losses, accs, net):
     ]
 
 
+def memory_slack(tolerance, accuracy, n_val):
+    """How far below the previous best a step may end and still be kept.
+
+    ``'auto'`` is one standard error of the previous best accuracy on the validation set,
+    ``sqrt(a (1 - a) / n_val)``: the paper's strict comparison (``0``) rejects a step for a
+    single validation sample's worth of noise, and each rejection throws away an interval
+    of training.
+    """
+    if tolerance == "auto":
+        return math.sqrt(max(accuracy * (1.0 - accuracy), 0.0) / max(n_val, 1.0))
+    return float(tolerance)
+
+
 def _train_winners(parallel, results, data, train_config, step, race_fraction, seed_of):
     """Train the selected candidates to the next decision point.
 
@@ -423,6 +440,9 @@ def run_surgeon(
             decision += 1
             step = min(config.interval, config.max_iter - clock)
             best_prev = max(b.val_accuracy for b in branches)
+            threshold = best_prev - memory_slack(
+                config.memory_tolerance, best_prev, data.n_val_effective
+            )
             pool = []
             for bi, b in enumerate(branches):
                 pool += recommend(b.net, eps_rel=config.eps_rel, eps_abs=config.eps_abs, branch=bi)
@@ -518,7 +538,7 @@ def run_surgeon(
                     if t.get("raced_out"):
                         e["status"] = "lost the branch race"
                         continue
-                    ok = not config.memory or t["accs"][-1] >= best_prev
+                    ok = not config.memory or t["accs"][-1] >= threshold
                     if ok:
                         e["accepted"] = True
                         parent = branches[c.branch]

@@ -46,9 +46,21 @@ def test_fitted_attributes(fitted, iris):
     assert {"epoch", "train_loss", "val_accuracy", "n_params", "hidden_layer_sizes"} <= set(
         clf.history_[0]
     )
-    needed = {"epoch", "branch", "operation", "layer", "amount", "param_fraction",
-              "accuracy_before", "accuracy_after", "accuracy_gain", "score", "selected",
-              "try", "drift"}
+    needed = {
+        "epoch",
+        "branch",
+        "operation",
+        "layer",
+        "amount",
+        "param_fraction",
+        "accuracy_before",
+        "accuracy_after",
+        "accuracy_gain",
+        "score",
+        "selected",
+        "try",
+        "drift",
+    }
     assert clf.surgery_log_ and needed <= set(clf.surgery_log_[0])
     assert clf.epochs_trained_ >= clf.n_iter_
     proba = clf.predict_proba(X)
@@ -271,8 +283,9 @@ def test_sample_weight_and_balanced_class_weight():
 
 def test_surgery_rescues_a_too_small_topology_on_digits():
     X, y = load_digits(return_X_y=True)
-    X_tr, X_te, y_tr, y_te = train_test_split(X / 16.0, y, test_size=0.3, random_state=0,
-                                              stratify=y)
+    X_tr, X_te, y_tr, y_te = train_test_split(
+        X / 16.0, y, test_size=0.3, random_state=0, stratify=y
+    )
     kw = dict(hidden_layer_sizes=(4,), max_iter=60, random_state=0, learning_rate_init=0.01)
     base = SurgeonClassifier(surgery=False, **kw).fit(X_tr, y_tr)
     surg = SurgeonClassifier(**kw).fit(X_tr, y_tr)

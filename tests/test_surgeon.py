@@ -65,6 +65,7 @@ def _run(monkeypatch, script, **cfg):
             "n_branches": 2,
             "max_redraws": 2,
             "race_fraction": None,
+            "memory_tolerance": 0.0,
             **cfg,
         }
     )
@@ -81,8 +82,11 @@ def test_redraw_then_accept(monkeypatch):
     tries = {e["try"] for e in res.log if e["decision"] == 1}
     assert tries == {1, 2}
     # Re-draws never retrain a candidate twice.
-    keys = [(e["branch"], e["operation"], e["layer"], e["amount"]) for e in res.log
-            if e["decision"] == 1]
+    keys = [
+        (e["branch"], e["operation"], e["layer"], e["amount"])
+        for e in res.log
+        if e["decision"] == 1
+    ]
     assert len(keys) == len(set(keys))
     # Only the branch that reached the previous best was kept.
     accepted = [e for e in res.log if e["decision"] == 1 and e["accepted"]]
@@ -106,6 +110,17 @@ def test_backtrack_never_keeps_a_worse_model_and_patience_stops(monkeypatch):
     assert res.net.tag == "branch1"
     assert len(res.history) == 20
     assert res.history[-1]["val_accuracy"] == 0.6
+
+
+def test_memory_tolerance_accepts_within_one_standard_error(monkeypatch):
+    # 30 validation samples at 0.6: one standard error is sqrt(0.24 / 30) = 0.089.
+    assert surgeon_mod.memory_slack("auto", 0.6, 30) == pytest.approx(0.0894, abs=1e-4)
+    assert surgeon_mod.memory_slack(0.0, 0.6, 30) == 0.0
+    script = Script([0.6, 0.55, 0.5, 0.5, 0.5], candidate_acc=0.5)
+    res = _run(monkeypatch, script, max_iter=20, memory_tolerance="auto")
+    assert res.decisions[0]["outcome"] == "accepted"
+    strict = _run(monkeypatch, Script([0.6] + [0.55, 0.5] * 3), max_iter=20)
+    assert strict.decisions[0]["outcome"] == "backtrack"
 
 
 def test_without_memory_every_step_is_kept(monkeypatch):
@@ -163,8 +178,15 @@ def test_diverging_candidates_are_dropped():
     # A learning rate this large makes every retrained candidate diverge; the fit keeps
     # the pre-trained network instead of handing back NaNs.
     X, y = _digits()
-    clf = SurgeonClassifier((10,), max_iter=30, random_state=0, solver="sgd", momentum=0.0,
-                            learning_rate_init=0.5, interval=10)
+    clf = SurgeonClassifier(
+        (10,),
+        max_iter=30,
+        random_state=0,
+        solver="sgd",
+        momentum=0.0,
+        learning_rate_init=0.5,
+        interval=10,
+    )
     clf.fit(X, y)
     assert np.isfinite(clf.predict_proba(X)).all()
     bad = [e for e in clf.surgery_log_ if e["status"] != "ok"]
@@ -194,14 +216,17 @@ def test_same_random_state_same_model_any_n_jobs(n_jobs):
     ref = SurgeonClassifier(n_jobs=1, **kw).fit(X, y)
     other = SurgeonClassifier(n_jobs=n_jobs, **kw).fit(X, y)
     assert ref.hidden_layer_sizes_ == other.hidden_layer_sizes_
-    for a, b in zip(ref.module_.state_dict().values(), other.module_.state_dict().values(),
-                    strict=True):
+    for a, b in zip(
+        ref.module_.state_dict().values(), other.module_.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b)
     np.testing.assert_array_equal(ref.predict_proba(X), other.predict_proba(X))
 
     def strip(log):
-        return [{k: v for k, v in e.items() if not (isinstance(v, float) and math.isnan(v))}
-                for e in log]
+        return [
+            {k: v for k, v in e.items() if not (isinstance(v, float) and math.isnan(v))}
+            for e in log
+        ]
 
     assert strip(ref.surgery_log_) == strip(other.surgery_log_)
     assert ref.history_ == other.history_
