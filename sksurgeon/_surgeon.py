@@ -301,6 +301,33 @@ def _history_entries(start_epoch, losses, accs, net):
     ]
 
 
+def retrain_candidates(parallel, parents, chosen, budgets, data, train_config, config, seed_of):
+    """The candidate phase: build and retrain every chosen candidate, in parallel.
+
+    Longest tasks are dispatched first so that the workers finish together (LPT order);
+    each task's seed follows the candidate, not the dispatch order, and results come back
+    in the order of ``chosen``.
+    """
+    order = sorted(range(len(chosen)), key=lambda k: -budgets[k])
+    done = parallel(
+        joblib.delayed(_retrain_candidate)(
+            parents[k][0],
+            parents[k][1],
+            chosen[k],
+            data,
+            train_config,
+            budgets[k],
+            seed_of(k),
+            config,
+        )
+        for k in order
+    )
+    results = [None] * len(chosen)
+    for k, r in zip(order, done, strict=True):
+        results[k] = r
+    return results
+
+
 def memory_slack(tolerance, accuracy, n_val):
     """How far below the previous best a step may end and still be kept.
 
@@ -466,18 +493,15 @@ def run_surgeon(
                     min(cap, config.retrain_batches * config.retrain_multipliers[c.operation])
                     for c in chosen
                 ]
-                results = parallel(
-                    joblib.delayed(_retrain_candidate)(
-                        branches[c.branch].net,
-                        branches[c.branch].state,
-                        c,
-                        data,
-                        train_config,
-                        nb,
-                        task_seed(seed, decision, attempt, 2, k),
-                        config,
-                    )
-                    for k, (c, nb) in enumerate(zip(chosen, budgets, strict=True))
+                results = retrain_candidates(
+                    parallel,
+                    [(branches[c.branch].net, branches[c.branch].state) for c in chosen],
+                    chosen,
+                    budgets,
+                    data,
+                    train_config,
+                    config,
+                    lambda k: task_seed(seed, decision, attempt, 2, k),
                 )
                 entries = []
                 for c, nb, r in zip(chosen, budgets, results, strict=True):

@@ -27,8 +27,8 @@ add_layer          activation idempotent on its range: ReLU, Identity
 remove_neurons     ``method="svd"``: Identity activation and
                    ``width - n >= rank([W | b])``;
                    ``method="data"``: dropped units are affine combinations of
-                   the kept ones (exact on the sample, and everywhere for e.g.
-                   duplicated units)
+                   the kept ones on the sample (exact there; everywhere if the
+                   dependence is global, e.g. duplicated units)
 remove_layer       the removed layer's activation is Identity
 truncate           ``rank = min(out, in)`` of that layer's weight
 =================  ===========================================================
@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 import torch
+from threadpoolctl import ThreadpoolController
 from torch import nn
 
 __all__ = [
@@ -159,6 +160,22 @@ def _check_hidden(net, layer, name="layer"):
 def _linalg_dtype(t):
     # LAPACK has no half-precision SVD/QR; work in at least float32.
     return torch.promote_types(t.dtype, torch.float32)
+
+
+_THREADPOOLS = None
+
+
+def _single_threaded_blas():
+    """Context manager: numpy's and scipy's BLAS/LAPACK on one thread (not torch's).
+
+    The matrices given to numpy/scipy here are small (width x width); several BLAS
+    threads then only contend with torch's own thread pool (measured 2-3x slower
+    on a 2-core machine), while one thread is as fast as many.
+    """
+    global _THREADPOOLS
+    if _THREADPOOLS is None:
+        _THREADPOOLS = ThreadpoolController()
+    return _THREADPOOLS.limit(limits=1, user_api="blas")
 
 
 def _draw(kind, shape, generator, like):
@@ -593,38 +610,46 @@ def _hidden_activations(net, layer, X):
 
 def _remove_data(cur, nxt, keep, h):
     """Keep the most informative units by pivoted QR, refit the next layer by lstsq."""
-    # Small dense linear algebra on an (n_samples, width) matrix: LAPACK in float64
-    # on the CPU is the robust place for it, whatever device the network is on.
-    h = h.detach().to("cpu", torch.float64).numpy()
-    w_next = nxt.weight.detach().to("cpu", torch.float64).numpy()
+    # float64 on the CPU: this is small dense linear algebra, and the pivoting and
+    # rank decisions below need the precision whatever the network's dtype.
+    h = h.detach().to("cpu", torch.float64)
+    w_next = nxt.weight.detach().to("cpu", torch.float64)
     has_bias = nxt.bias is not None
     # With a bias the next layer absorbs any constant, so only variation matters.
-    mean = h.mean(axis=0) if has_bias else np.zeros(h.shape[1])
+    mean = h.mean(dim=0) if has_bias else torch.zeros(h.shape[1], dtype=h.dtype)
     hc = h - mean
     # A unit matters in proportion to how much its activation varies *and* to the
     # size of its outgoing weights; pivoted QR greedily picks the units that explain
-    # most of what is left, i.e. a well-conditioned, informative subset.
-    scale = np.linalg.norm(w_next, axis=0)
-    q, r, piv = scipy.linalg.qr(hc * scale, mode="economic", pivoting=True)
+    # most of what the others leave unexplained: an informative, well-conditioned set.
+    scale = torch.linalg.vector_norm(w_next, dim=0)
+    a = hc * scale
+    # a = q0 @ r0 with orthonormal q0, so pivoted QR of the small r0 (width x width)
+    # picks the same columns as pivoted QR of a (n_samples x width), much faster.
+    r0 = torch.linalg.qr(a, mode="r").R
+    q1, r1, piv = scipy.linalg.qr(r0.numpy(), mode="economic", pivoting=True)
     kept = piv[:keep]
 
-    # Least squares hc[:, kept] @ B ~= hc @ w_next.T reuses the factorisation:
-    # (hc * scale)[:, piv] = q @ r. Units beyond the numerical rank are affine
-    # combinations of earlier ones; they get zero outgoing weight (basic solution).
-    diag = np.abs(np.diag(r))[: min(keep, r.shape[0])]
+    # Least squares hc[:, kept] @ coef ~= hc @ w_next.T, from the same factorisation:
+    # a[:, piv] = q0 @ q1 @ r1, and hc @ w_next.T = a @ m with m = w_next.T / scale
+    # (a unit with zero outgoing weights contributes nothing, hence 0 for 1/0).
+    # Kept units beyond the numerical rank are affine combinations of earlier ones;
+    # they get zero outgoing weight (the basic solution).
+    diag = np.abs(np.diag(r1))[: min(keep, r1.shape[0])]
     tol = max(h.shape) * np.finfo(np.float64).eps * (diag[0] if diag.size else 0.0)
     n_eff = int(np.count_nonzero(diag > tol))
     coef = np.zeros((keep, w_next.shape[0]))
     if n_eff:
-        rhs = q[:, :n_eff].T @ (hc @ w_next.T)
-        coef[:n_eff] = scipy.linalg.solve_triangular(r[:n_eff, :n_eff], rhs)
-        coef[:n_eff] *= scale[kept[:n_eff], None]
+        inv_scale = torch.where(scale > 0, 1.0 / scale, torch.zeros_like(scale))
+        m = (r0 @ (w_next.T * inv_scale[:, None])).numpy()
+        rhs = q1[:, :n_eff].T @ m
+        coef[:n_eff] = scipy.linalg.solve_triangular(r1[:n_eff, :n_eff], rhs)
+        coef[:n_eff] /= inv_scale.numpy()[kept[:n_eff], None]
 
     order = np.argsort(kept)  # keep the surviving units in their original order
     kept, coef = kept[order], coef[order]
     like = nxt.weight
     if has_bias:
-        shift = mean @ w_next.T - mean[kept] @ coef
+        shift = mean.numpy() @ w_next.numpy().T - mean.numpy()[kept] @ coef
         nxt.bias = nxt.bias + torch.from_numpy(shift).to(like.device, like.dtype)
     nxt.weight = torch.from_numpy(np.ascontiguousarray(coef.T)).to(like.device, like.dtype)
 
@@ -658,10 +683,13 @@ def remove_neurons(net, layer, n, *, method="svd", X=None):
     squares so that ``W_next' h_keep + b_next' ~= W_next h + b_next`` on the sample.
 
     * Exactness: exact on the sample when the dropped units' activations are affine
-      combinations of the kept ones' (dead units, constant units, duplicated units
-      are exact everywhere). Otherwise the least-squares optimum for the chosen units
-      on the sample; on held-out data usually far smaller than the SVD method's
-      change under ReLU (see benchmarks/results/surgery.md).
+      combinations of the kept ones' there (e.g. dead, constant or duplicated
+      units). Off the sample it is exact when that dependence holds everywhere
+      (duplicates, units dead for every input); a ReLU-family unit that merely looks affine in the
+      others on a sample that never exercises its kink may be dropped instead, so
+      use a representative sample. Otherwise the least-squares optimum for the
+      chosen units on the sample; on held-out data usually far smaller than the SVD
+      method's change under ReLU (see benchmarks/results/surgery.md).
     * Cost: a forward pass of ``X`` up to the layer plus ``O(n_samples * width^2)``
       for the pivoted QR and least squares (done in float64 on the CPU).
 
@@ -707,7 +735,8 @@ def remove_neurons(net, layer, n, *, method="svd", X=None):
     if method == "svd":
         _remove_svd(layers[layer], layers[layer + 1], width - n)
     else:
-        _remove_data(layers[layer], layers[layer + 1], width - n, h)
+        with _single_threaded_blas():
+            _remove_data(layers[layer], layers[layer + 1], width - n, h)
     return _pack(layers, net.training)
 
 

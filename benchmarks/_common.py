@@ -1,0 +1,77 @@
+"""Shared bits of the benchmark scripts: machine description, data, result files."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def data_dir(name):
+    """Folder of a shared data set: $SKSURGEON_DATA/name, else ../shared/data/name."""
+    env = os.environ.get("SKSURGEON_DATA")
+    for root in ([Path(env)] if env else []) + [SHARED]:
+        if (root / name).is_dir():
+            return root / name
+    return None
+
+
+def fashion_mnist(n_train=None, seed=0):
+    """Fashion-MNIST (train, test) scaled to [0, 1]; None when the files are absent."""
+    from sksurgeon.datasets import load_fashion_mnist
+
+    d = data_dir("fashion-mnist")
+    if d is None:
+        return None
+    X, y = load_fashion_mnist(d, kind="train")
+    Xt, yt = load_fashion_mnist(d, kind="t10k")
+    if n_train is not None and n_train < len(y):
+        idx = np.random.default_rng(seed).permutation(len(y))[:n_train]
+        X, y = X[idx], y[idx]
+    return X, y, Xt, yt
+
+
+def machine():
+    import sklearn
+    import torch
+
+    return {
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "sklearn": sklearn.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+    }
+
+
+def header(title):
+    m = machine()
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    cmd = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    lines = [
+        f"# {title}",
+        "",
+        f"- command: `{cmd}`",
+        f"- date: {now}",
+        "- machine: " + ", ".join(f"{k} {v}" for k, v in m.items()),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write(name, text):
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    path.write_text(text)
+    print(f"\nwritten to {path}")
+    return path

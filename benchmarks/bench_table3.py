@@ -1,0 +1,149 @@
+"""The paper's Table 3 protocol on Fashion-MNIST / MNIST: baseline against the Surgeon.
+
+For each start topology (small 10, medium 10-10-10, large 300-100-100, ReLU) and seed, the
+baseline (same start topology, same epochs, no surgery, same training engine) and the Surgeon
+are fitted on the official training split (pixels scaled to [0, 1]; decisions on a stratified
+validation split carved from it) and scored once on the official test split. Reported like the
+paper (mean and std of test accuracy, relative accuracy increase, parameter fraction increase)
+plus total epochs trained, wall-time ratio to the baseline and the final topologies.
+The baseline and the Surgeon of a cell run back to back, so that machine noise hits both.
+
+Configurations:
+
+- ``paper``: SGD, learning rate 0.005, batch 16, 100 epochs, decision points every 10.
+- ``defaults``: the package defaults (Adam, batch 'auto', 100 epochs, every 10).
+
+Usage::
+
+    python benchmarks/bench_table3.py --quick                   # smoke run: minutes
+    python benchmarks/bench_table3.py --config paper --seeds 6 63 72
+    python benchmarks/bench_table3.py --dataset mnist --config defaults
+"""
+
+import argparse
+import csv
+import statistics
+import time
+
+import numpy as np
+from _common import RESULTS, data_dir, header, write
+
+from sksurgeon import SurgeonClassifier
+from sksurgeon.datasets import load_fashion_mnist, load_mnist
+
+TOPOLOGIES = {"small": (10,), "medium": (10, 10, 10), "large": (300, 100, 100)}
+CONFIGS = {
+    "paper": dict(solver="sgd", momentum=0.0, learning_rate_init=0.005, batch_size=16,
+                  max_iter=100, interval=10),
+    "defaults": dict(max_iter=100, interval=10),
+}
+
+
+def load(dataset):
+    d = data_dir("fashion-mnist" if dataset == "fashion-mnist" else "mnist")
+    if d is None:
+        raise SystemExit(f"{dataset} not found under $SKSURGEON_DATA or ../shared/data")
+    loader = load_fashion_mnist if dataset == "fashion-mnist" else load_mnist
+    X, y = loader(d, kind="train")
+    Xt, yt = loader(d, kind="t10k")
+    return X, y, Xt, yt
+
+
+def fmt(values, digits=4):
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", choices=["fashion-mnist", "mnist"], default="fashion-mnist")
+    ap.add_argument("--config", choices=list(CONFIGS), default="paper")
+    ap.add_argument("--topologies", nargs="+", choices=list(TOPOLOGIES), default=list(TOPOLOGIES))
+    ap.add_argument("--seeds", nargs="+", type=int, default=[6, 63, 72])
+    ap.add_argument("--n-jobs", type=int, default=2)
+    ap.add_argument("--quick", action="store_true",
+                    help="10,000 training samples, 20 epochs, decisions every 5, one seed")
+    ap.add_argument("--set", nargs="*", default=[], metavar="PARAM=VALUE",
+                    help="extra SurgeonClassifier parameters for the Surgeon fits")
+    args = ap.parse_args()
+
+    X, y, Xt, yt = load(args.dataset)
+    params = dict(CONFIGS[args.config])
+    seeds = args.seeds
+    if args.quick:
+        idx = np.random.default_rng(0).permutation(len(y))[:10000]
+        X, y = X[idx], y[idx]
+        params.update(max_iter=20, interval=5)
+        seeds = seeds[:1]
+    extra = {}
+    for item in args.set:
+        k, v = item.split("=", 1)
+        extra[k] = eval(v, {}, {})  # noqa: S307 - command-line literals only
+    rows = []
+    for topo in args.topologies:
+        for seed in seeds:
+            cell = {}
+            for label, kw in (("baseline", {"surgery": False}), ("surgeon", extra)):
+                clf = SurgeonClassifier(
+                    hidden_layer_sizes=TOPOLOGIES[topo], random_state=seed, n_jobs=args.n_jobs,
+                    **params, **kw,
+                )
+                t0 = time.perf_counter()
+                clf.fit(X, y)
+                wall = time.perf_counter() - t0
+                cell[label] = dict(
+                    acc=clf.score(Xt, yt),
+                    val=clf.best_validation_score_,
+                    params=clf.n_params_,
+                    epochs=clf.epochs_trained_,
+                    wall=wall,
+                    topology=list(clf.hidden_layer_sizes_),
+                    lineage=clf.n_iter_,
+                )
+                print(f"{args.dataset} {topo} seed {seed} {label}: test {cell[label]['acc']:.4f} "
+                      f"{cell[label]['topology']} {cell[label]['params']} params "
+                      f"{cell[label]['epochs']:.1f} epochs {wall:.0f} s", flush=True)
+            rows.append((topo, seed, cell))
+
+    tag = f"table3_{args.dataset}_{args.config}" + ("_quick" if args.quick else "")
+    with open(RESULTS / f"{tag}.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["topology", "seed", "model", "test_accuracy", "val_accuracy", "n_params",
+                    "epochs_trained", "lineage_epochs", "wall_s", "final_topology"])
+        for topo, seed, cell in rows:
+            for label, c in cell.items():
+                w.writerow([topo, seed, label, c["acc"], c["val"], c["params"], c["epochs"],
+                            c["lineage"], c["wall"], "-".join(map(str, c["topology"]))])
+    out = [header(f"Table 3 protocol: {args.dataset}, config '{args.config}'"
+                  + (" (quick)" if args.quick else "")),
+           f"Parameters: {params}; Surgeon extras: {extra or 'package defaults'}; "
+           f"n_jobs={args.n_jobs}; seeds {seeds}; train {len(y)} / test {len(yt)}.",
+           "",
+           "| topology | baseline acc | surgeon acc | rel. acc. incr. [%] | param. fraction "
+           "incr. [%] | epochs baseline | epochs surgeon | epochs ratio | wall ratio | "
+           "final topologies |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for topo in args.topologies:
+        cells = [c for t, _, c in rows if t == topo]
+        b = [c["baseline"]["acc"] for c in cells]
+        s = [c["surgeon"]["acc"] for c in cells]
+        pf = [100 * (c["surgeon"]["params"] / c["baseline"]["params"] - 1) for c in cells]
+        eb = [c["baseline"]["epochs"] for c in cells]
+        es = [c["surgeon"]["epochs"] for c in cells]
+        wr = [c["surgeon"]["wall"] / c["baseline"]["wall"] for c in cells]
+        tops = "; ".join("-".join(map(str, c["surgeon"]["topology"])) for c in cells)
+        rel = 100 * (statistics.mean(s) / statistics.mean(b) - 1)
+        out.append(
+            f"| {topo} {'-'.join(map(str, TOPOLOGIES[topo]))} | {fmt(b)} | {fmt(s)} | "
+            f"{rel:.2f} | {fmt(pf, 2)} | {statistics.mean(eb):.1f} | {statistics.mean(es):.1f} "
+            f"| {statistics.mean(es) / statistics.mean(eb):.2f} | {statistics.median(wr):.2f} "
+            f"| {tops} |"
+        )
+    out.append("")
+    out.append(f"Per-run figures: `benchmarks/results/{tag}.csv`.")
+    write(f"{tag}.md", "\n".join(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()
