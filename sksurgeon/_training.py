@@ -134,7 +134,7 @@ class OptimizerState:
         for bufs in self.buffers:
             if len(bufs) != len(params) or any(
                 b.shape != p.shape or b.device != p.device or b.dtype != p.dtype
-                for b, p in zip(bufs, params)
+                for b, p in zip(bufs, params, strict=True)
             ):
                 raise ValueError(
                     "optimizer state does not match the network's parameters (shapes, devices "
@@ -208,7 +208,7 @@ def _parse_network(net):
                 )
         bias = None if linear.bias is None else linear.bias.detach()
         layers.append(_Layer(linear.weight.detach(), bias, act, slope))
-    for prev, nxt in zip(layers, layers[1:]):
+    for prev, nxt in zip(layers, layers[1:], strict=False):
         if prev.weight.shape[0] != nxt.weight.shape[1]:
             raise ValueError("consecutive Linear layers of net have mismatched widths")
     return layers
@@ -248,135 +248,155 @@ def _check_data(layers, X, y, sample_weight):
     return X.detach(), y.detach(), sample_weight
 
 
+_RELU, _TANH, _LEAKY, _LEAKY_Z, _IDENTITY = range(5)
+
+
+def _act_code(layer):
+    if layer.act == "relu" or (layer.act == "leaky" and layer.slope == 0):
+        return _RELU
+    if layer.act == "tanh":
+        return _TANH
+    if layer.act == "leaky":
+        # With a negative slope the output's sign no longer tells the input's: keep the input.
+        return _LEAKY if layer.slope > 0 else _LEAKY_Z
+    return _IDENTITY
+
+
+_threshold_backward = _aten.threshold_backward.grad_input
+_tanh_backward = _aten.tanh_backward.grad_input
+_leaky_relu_backward = _aten.leaky_relu_backward.grad_input
+
+
 class _Workspace:
-    """Preallocated activations, deltas and gradient buffers for one batch size."""
+    """Preallocated buffers and a precomputed plan of one training step for one batch size.
+
+    Everything a step needs (buffers, transposed views, activation codes) is built here once,
+    so the step itself is a flat sequence of out=/in-place tensor calls.
+    """
 
     def __init__(self, layers, batch_size, n_features, with_grads, gscale):
         p = layers[0].weight
         kw = {"device": p.device, "dtype": p.dtype}
         B = batch_size
         self.size = B
+        self.gscale = gscale
         self.x = torch.empty(B, n_features, **kw)
-        # Post-activation outputs of each layer (log-probabilities, then the output delta, for
-        # the last one), pre-activations where the derivative cannot be read off the output.
-        self.h = [torch.empty(B, layer.weight.shape[0], **kw) for layer in layers]
-        self.z = [
-            torch.empty(B, layer.weight.shape[0], **kw)
-            if layer.act == "leaky" and layer.slope < 0
-            else None
-            for layer in layers
-        ]
-        self.logits = torch.empty(B, layers[-1].weight.shape[0], **kw)
-        self.delta = [torch.empty(B, layer.weight.shape[0], **kw) for layer in layers[:-1]]
+        self.yb = torch.empty(B, 1, device=p.device, dtype=torch.int64)
         self.neg_ones = torch.full((B, 1), -1.0, **kw)
         self.ones = torch.ones(B, **kw)
-        # Summing a delta's rows with this vector yields the bias gradient already scaled.
+        # Summing a delta's rows with this vector gives the bias gradient already scaled by 1/B.
         self.ones_g = torch.full((B,), gscale, **kw)
-        if with_grads:
-            self.grads = [
+        self.logits = torch.empty(B, layers[-1].weight.shape[0], **kw)
+        # The output delta (log-probabilities first) and the deltas of the hidden layers.
+        deltas = [torch.empty(B, layer.weight.shape[0], **kw) for layer in layers]
+        self.out_delta = deltas[-1]
+        self.grads = (
+            [
                 (
                     torch.empty_like(layer.weight),
                     None if layer.bias is None else torch.empty_like(layer.bias),
                 )
                 for layer in layers
             ]
-        else:
-            self.grads = None
+            if with_grads
+            else None
+        )
 
+        fwd, acts = [], [self.x]
+        for layer in layers[:-1]:
+            code = _act_code(layer)
+            h = torch.empty(B, layer.weight.shape[0], **kw)
+            z = torch.empty_like(h) if code == _LEAKY_Z else h
+            fwd.append((layer.bias, layer.weight.t(), z, h, code, layer.slope))
+            acts.append(h)
+        last = layers[-1]
+        fwd.append((last.bias, last.weight.t(), self.logits, self.logits, _IDENTITY, 0.0))
+        self.fwd = fwd
 
-def _forward_backward(layers, ws, idx, yb, picked, wcol, sw, gscale, alpha, lr, X):
-    """Run one mini-batch: forward, loss terms into ``picked``, backward, and either the plain
-    SGD update (``ws.grads is None``) or the gradients into ``ws.grads``.
-
-    ``wcol`` is ``w_i / sum(w)`` of the batch as a column (None when unweighted, in which case
-    ``gscale = 1 / B`` folds the mean into the matrix products for free); ``sw`` is the batch's
-    total sample weight, the divisor of the L2 term.
-    """
-    x = ws.x
-    if idx is None:
-        x = X
-    else:
-        torch.index_select(X, 0, idx, out=x)
-    inputs = [x]
-    a = x
-    n_hidden = len(layers) - 1
-    for i in range(n_hidden):
-        layer = layers[i]
-        h = ws.h[i]
-        z = ws.z[i]
-        target = h if z is None else z
-        if layer.bias is None:
-            torch.mm(a, layer.weight.t(), out=target)
-        else:
-            torch.addmm(layer.bias, a, layer.weight.t(), out=target)
-        act = layer.act
-        if act == "relu":
-            h.relu_()
-        elif act == "tanh":
-            h.tanh_()
-        elif act == "leaky":
-            if z is None:
-                torch._C._nn.leaky_relu_(h, layer.slope)
+        bwd = []
+        for i in range(len(layers) - 1, -1, -1):
+            layer = layers[i]
+            if i > 0:
+                below = fwd[i - 1]
+                code = below[4]
+                # The derivative is read off the output, or off the kept input for _LEAKY_Z.
+                saved = below[2] if code == _LEAKY_Z else below[3]
+                prev = (deltas[i - 1], code, saved, layers[i - 1].slope)
             else:
-                torch._C._nn.leaky_relu(z, layer.slope, out=h)
-        inputs.append(h)
-        a = h
-    out = layers[-1]
-    logits = ws.logits
-    if out.bias is None:
-        torch.mm(a, out.weight.t(), out=logits)
-    else:
-        torch.addmm(out.bias, a, out.weight.t(), out=logits)
-    # delta of the mean cross-entropy w.r.t. the logits: softmax - onehot (times the weights).
-    delta = ws.h[-1]
-    torch._log_softmax(logits, 1, False, out=delta)
-    torch.gather(delta, 1, yb, out=picked)
-    delta.exp_()
-    delta.scatter_add_(1, yb, ws.neg_ones)
-    if wcol is not None:
-        delta.mul_(wcol)
+                prev = None
+            g = self.grads[i] if with_grads else (None, None)
+            bwd.append(
+                (layer.weight, layer.bias, deltas[i], deltas[i].t(), acts[i], prev, g[0], g[1])
+            )
+        self.bwd = bwd
 
-    decay_coef = alpha / sw if sw > 0 else 0.0
-    grads = ws.grads
-    ones = ws.ones if wcol is not None else ws.ones_g
-    for i in range(n_hidden, -1, -1):
-        layer = layers[i]
-        a_prev = inputs[i]
-        W = layer.weight
-        if i > 0:
-            # Propagate before W changes.
-            prev = layers[i - 1]
-            d_prev = torch.mm(delta, W, out=ws.delta[i - 1])
-            act = prev.act
-            if act == "relu" or (act == "leaky" and prev.slope == 0):
-                d_prev = _aten.threshold_backward(d_prev, inputs[i], 0)
-            elif act == "tanh":
-                d_prev = _aten.tanh_backward(d_prev, inputs[i])
-            elif act == "leaky":
-                z = ws.z[i - 1]
-                if z is None:
-                    d_prev = _aten.leaky_relu_backward(d_prev, inputs[i], prev.slope, True)
+    def step(self, X, idx, y_col, picked, wcol, sw, lr, alpha):
+        """One mini-batch: forward, loss terms into ``picked``, backward, then either the plain
+        SGD update into the weights (no gradient buffers) or the gradients into ``self.grads``.
+
+        ``wcol`` is ``w_i / sum(w)`` of the batch as a column, or None when unweighted, in which
+        case ``gscale = 1 / B`` folds the mean into the matrix products for free. ``sw`` is the
+        batch's total sample weight, the divisor of the L2 term.
+        """
+        mm, addmm = torch.mm, torch.addmm
+        torch.index_select(X, 0, idx, out=self.x)
+        yb = self.yb
+        torch.index_select(y_col, 0, idx, out=yb)
+        a = self.x
+        for bias, WT, z, h, code, slope in self.fwd:
+            if bias is None:
+                mm(a, WT, out=z)
+            else:
+                addmm(bias, a, WT, out=z)
+            if code == _RELU:
+                h.relu_()
+            elif code == _TANH:
+                h.tanh_()
+            elif code == _LEAKY:
+                torch._C._nn.leaky_relu_(h, slope)
+            elif code == _LEAKY_Z:
+                torch._C._nn.leaky_relu(z, slope, out=h)
+            a = h
+        # Gradient of the mean cross-entropy w.r.t. the logits: softmax - onehot (x weights).
+        delta = self.out_delta
+        torch._log_softmax(self.logits, 1, False, out=delta)
+        torch.gather(delta, 1, yb, out=picked)
+        delta.exp_()
+        delta.scatter_add_(1, yb, self.neg_ones)
+        if wcol is None:
+            gscale, ones = self.gscale, self.ones_g
+        else:
+            delta.mul_(wcol)
+            gscale, ones = 1.0, self.ones
+
+        decay = alpha / sw if sw > 0 else 0.0
+        plain = self.grads is None
+        beta = 1.0 - lr * decay
+        for W, bias, d, dT, a_prev, prev, gW, gb in self.bwd:
+            if prev is not None:
+                # Propagate before W changes.
+                d_prev, code, saved, slope = prev
+                mm(d, W, out=d_prev)
+                if code == _RELU:
+                    _threshold_backward(d_prev, saved, 0, grad_input=d_prev)
+                elif code == _TANH:
+                    _tanh_backward(d_prev, saved, grad_input=d_prev)
+                elif code == _LEAKY:
+                    _leaky_relu_backward(d_prev, saved, slope, True, grad_input=d_prev)
+                elif code == _LEAKY_Z:
+                    _leaky_relu_backward(d_prev, saved, slope, False, grad_input=d_prev)
+            if plain:
+                # W <- (1 - lr * alpha / sw) W - lr * grad of the data term, in one call.
+                if decay:
+                    W.addmm_(dT, a_prev, beta=beta, alpha=-lr * gscale)
                 else:
-                    d_prev = _aten.leaky_relu_backward(d_prev, z, prev.slope, False)
-        dT = delta.t()
-        if grads is None:
-            # Plain SGD straight into the weights: W <- (1 - lr*alpha/sw) W - lr * grad_data.
-            if decay_coef:
-                W.addmm_(dT, a_prev, beta=1.0 - lr * decay_coef, alpha=-lr * gscale)
+                    W.addmm_(dT, a_prev, alpha=-lr * gscale)
+                if bias is not None:
+                    bias.addmv_(dT, ones, alpha=-lr)
             else:
-                W.addmm_(dT, a_prev, alpha=-lr * gscale)
-            if layer.bias is not None:
-                layer.bias.addmv_(dT, ones, alpha=-lr)
-        else:
-            gW, gb = grads[i]
-            if decay_coef:
-                torch.addmm(W, dT, a_prev, beta=decay_coef, alpha=gscale, out=gW)
-            else:
-                torch.addmm(W, dT, a_prev, beta=0.0, alpha=gscale, out=gW)
-            if gb is not None:
-                torch.mv(dT, ones, out=gb)
-        if i > 0:
-            delta = d_prev
+                addmm(W, dT, a_prev, beta=decay, alpha=gscale, out=gW)
+                if gb is not None:
+                    torch.mv(dT, ones, out=gb)
 
 
 def _grad_list(ws):
@@ -394,9 +414,35 @@ def _sgd_momentum_step(params, grads, bufs, config):
         torch._foreach_add_(params, bufs, alpha=-config.learning_rate)
 
 
-def _adam_step(params, grads, exp_avgs, exp_avg_sqs, step, config):
-    """torch.optim.Adam's update (bias-corrected, no weight_decay) for all tensors at once."""
+def _adam_step(params, grads, exp_avgs, exp_avg_sqs, step, config, step_tensors):
+    """torch.optim.Adam's update (bias-corrected, no weight_decay) for all tensors at once.
+
+    Uses PyTorch's fused Adam kernel where it exists (one pass over the memory instead of seven:
+    about 3x faster on CPU for the paper's large network), else the multi-tensor formulation of
+    ``torch.optim.Adam(foreach=True)``.
+    """
     beta1, beta2 = config.beta_1, config.beta_2
+    if step_tensors is not None:
+        step_tensors[0].fill_(step)
+        try:
+            torch._fused_adam_(
+                params,
+                grads,
+                exp_avgs,
+                exp_avg_sqs,
+                [],
+                step_tensors,
+                lr=config.learning_rate,
+                beta1=beta1,
+                beta2=beta2,
+                weight_decay=0.0,
+                eps=config.epsilon,
+                amsgrad=False,
+                maximize=False,
+            )
+            return True
+        except (RuntimeError, NotImplementedError):  # no fused kernel for this device/dtype
+            pass
     torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
     torch._foreach_mul_(exp_avg_sqs, beta2)
     torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
@@ -406,6 +452,7 @@ def _adam_step(params, grads, exp_avgs, exp_avg_sqs, step, config):
     torch._foreach_div_(denom, bias_correction2_sqrt)
     torch._foreach_add_(denom, config.epsilon)
     torch._foreach_addcdiv_(params, exp_avgs, denom, -config.learning_rate / bias_correction1)
+    return False
 
 
 def _l2_sum(layers):
@@ -424,6 +471,7 @@ def train(
     n_batches=None,
     sample_weight=None,
     state=None,
+    flush_denormal=True,
 ):
     """Train ``net`` in place with mini-batch SGD or Adam on the softmax cross-entropy.
 
@@ -447,6 +495,11 @@ def train(
         Per-sample weights; the batch loss is ``sum(w_i l_i) / sum(w_i)``.
     state : OptimizerState, default=None
         State returned by an earlier call, to continue the optimiser; None starts afresh.
+    flush_denormal : bool, default=True
+        Flush subnormal floats to zero on the calling thread for the duration of the call
+        (the previous setting is restored). Adam's first moments of always-zero inputs (blank
+        image borders) decay into subnormals within a few hundred steps, which makes each step
+        several times slower on x86 CPUs; flushing them changes values below 1e-38 only.
 
     Returns
     -------
@@ -460,8 +513,8 @@ def train(
     >>> from sksurgeon._training import TrainConfig, train
     >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
     >>> X, y = torch.randn(100, 4), torch.randint(0, 3, (100,))
-    >>> res = train(net, X, y, TrainConfig(batch_size=16), generator=torch.Generator().manual_seed(0),
-    ...             n_epochs=2)
+    >>> gen = torch.Generator().manual_seed(0)
+    >>> res = train(net, X, y, TrainConfig(batch_size=16), generator=gen, n_epochs=2)
     >>> len(res.epoch_losses), res.n_batches, res.n_samples, res.diverged
     (2, 14, 200, False)
     """
@@ -475,9 +528,31 @@ def train(
     layers = _parse_network(net)
     X, y, sample_weight = _check_data(layers, X, y, sample_weight)
     params = _params_in_order(layers)
-    n = X.shape[0]
-    if n == 0:
+    if X.shape[0] == 0:
         raise ValueError("X has no samples")
+    device = X.device
+
+    restore_ftz = None
+    if flush_denormal and device.type == "cpu":
+        restore_ftz = _flush_denormal_enabled()
+        torch.set_flush_denormal(True)
+    try:
+        return _train(
+            layers, X, y, config, generator, n_batches, budget, sample_weight, state, params
+        )
+    finally:
+        if restore_ftz is not None:
+            torch.set_flush_denormal(restore_ftz)
+
+
+def _flush_denormal_enabled():
+    """Whether subnormals are currently flushed to zero (torch offers no getter)."""
+    tiny = torch.tensor([1e-30], dtype=torch.float32)
+    return bool((tiny * 1e-10).item() == 0.0)
+
+
+def _train(layers, X, y, config, generator, n_batches, budget, sample_weight, state, params):
+    n = X.shape[0]
     device = X.device
     B = min(int(config.batch_size), n)
     n_full, rest = divmod(n, B)
@@ -510,13 +585,16 @@ def train(
             gscale = 1.0 if weighted else 1.0 / size
             return _Workspace(layers, size, X.shape[1], config._stateful, gscale)
 
+        # The fused Adam kernel reads the step count from a tensor on the parameters' device.
+        step_tensors = None
+        if config.solver == "adam" and hasattr(torch, "_fused_adam_"):
+            step_tensors = [torch.zeros((), device=device, dtype=torch.float32)] * len(params)
         ws_full = workspace(B)
         ws_rest = workspace(rest) if rest else None
         grad_lists = {id(ws_full): _grad_list(ws_full)} if config._stateful else None
         if ws_rest is not None and config._stateful:
             grad_lists[id(ws_rest)] = _grad_list(ws_rest)
         picked = torch.empty(n, 1, device=device, dtype=X.dtype)
-        picked_views = picked.split(B)
 
         epoch_losses = []
         done_batches = 0
@@ -526,8 +604,6 @@ def train(
         while remaining > 0 and not diverged:
             perm = torch.randperm(n, generator=generator).to(device)
             n_run = min(remaining, batches_per_epoch)
-            idx_views = perm.split(B)
-            y_views = y[perm].view(-1, 1).split(B)
             if weighted:
                 w_perm = sample_weight[perm]
                 # Batch weight sums once per epoch (one host sync), so the per-step scalars stay
@@ -538,31 +614,25 @@ def train(
                     torch.tensor([B] * n_full + ([rest] if rest else []), device=device)
                 )
                 w_scaled = torch.where(sw_rep > 0, w_perm / sw_rep, torch.zeros_like(w_perm))
-                w_views = w_scaled.view(-1, 1).split(B)
+                w_col = w_scaled.view(-1, 1)
+            y_col = y.view(-1, 1)
             for b in range(n_run):
+                lo = b * B
+                hi = min(lo + B, n)
                 ws = ws_full if b < n_full else ws_rest
                 if weighted:
-                    sw, gscale, wcol = sws[b], 1.0, w_views[b]
+                    sw, wcol = sws[b], w_col[lo:hi]
                 else:
-                    sw, gscale, wcol = float(ws.size), 1.0 / ws.size, None
-                _forward_backward(
-                    layers,
-                    ws,
-                    idx_views[b],
-                    y_views[b],
-                    picked_views[b],
-                    wcol,
-                    sw,
-                    gscale,
-                    alpha,
-                    lr,
-                    X,
-                )
+                    sw, wcol = float(hi - lo), None
+                ws.step(X, perm[lo:hi], y_col, picked[lo:hi], wcol, sw, lr, alpha)
                 if state is not None:
                     state.step += 1
                     grads = grad_lists[id(ws)]
                     if state.solver == "adam":
-                        _adam_step(params, grads, *state.buffers, state.step, config)
+                        if not _adam_step(
+                            params, grads, *state.buffers, state.step, config, step_tensors
+                        ):
+                            step_tensors = None
                     else:
                         _sgd_momentum_step(params, grads, state.buffers[0], config)
             seen = min(n, n_run * B)
@@ -706,7 +776,8 @@ def loss_and_gradients(net, X, y, config, sample_weight=None):
             gscale = 1.0
             wcol = (sample_weight / sw).view(-1, 1) if sw > 0 else torch.zeros_like(picked)
         ws = _Workspace(layers, n, X.shape[1], True, gscale)
-        _forward_backward(layers, ws, None, y.view(-1, 1), picked, wcol, sw, gscale, alpha, 0.0, X)
+        idx = torch.arange(n, device=X.device)
+        ws.step(X, idx, y.view(-1, 1), picked, wcol, sw, 0.0, alpha)
         if sample_weight is None:
             ce = -picked.sum() / n
         else:

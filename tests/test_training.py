@@ -31,7 +31,7 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 def make_net(act="relu", bias=True, sizes=(6, 9, 5, 4), dtype=torch.float64, seed=0, device="cpu"):
     torch.manual_seed(seed)
     mods = []
-    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:], strict=False)):
         last = i == len(sizes) - 2
         # bias=False exercises the bias-free bottleneck on the middle hidden layer.
         mods.append(nn.Linear(a, b, bias=bias or last or i != 1))
@@ -70,7 +70,7 @@ def test_gradients_match_autograd(act, bias, weighted):
     ref_grads = torch.autograd.grad(ref, list(net.parameters()))
     assert loss == pytest.approx(ref.item(), abs=1e-12)
     assert len(grads) == len(ref_grads)
-    for g, r in zip(grads, ref_grads):
+    for g, r in zip(grads, ref_grads, strict=True):
         assert g.shape == r.shape
         torch.testing.assert_close(g, r, atol=1e-10, rtol=0)
 
@@ -80,7 +80,7 @@ def test_loss_and_gradients_leaves_net_unchanged():
     before = [p.clone() for p in net.parameters()]
     X, y, _ = make_data()
     loss_and_gradients(net, X, y, TrainConfig())
-    for p, q in zip(net.parameters(), before):
+    for p, q in zip(net.parameters(), before, strict=True):
         assert torch.equal(p, q)
 
 
@@ -110,13 +110,18 @@ def test_sgd_matches_torch_optim(weighted, n_steps):
     config = TrainConfig(solver="sgd", learning_rate=0.1, batch_size=7, alpha=0.05)
     net, ref = make_net(), make_net()
     res = train(
-        net, X, y, config, generator=torch.Generator().manual_seed(5), n_batches=n_steps,
+        net,
+        X,
+        y,
+        config,
+        generator=torch.Generator().manual_seed(5),
+        n_batches=n_steps,
         sample_weight=sw,
     )
     assert res.n_batches == n_steps and res.state is None and not res.diverged
     opt = torch.optim.SGD(ref.parameters(), lr=0.1)
     _torch_optimizer_run(ref, X, y, opt, config, n_steps, sw)
-    for p, q in zip(net.parameters(), ref.parameters()):
+    for p, q in zip(net.parameters(), ref.parameters(), strict=True):
         torch.testing.assert_close(p, q, atol=1e-12, rtol=0)
 
 
@@ -134,7 +139,7 @@ def test_sgd_momentum_matches_torch_optim(nesterov):
     assert res.state.step == 6
     opt = torch.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9, nesterov=nesterov)
     _torch_optimizer_run_split(ref, X, y, opt, config, [3, 3])
-    for p, q in zip(net.parameters(), ref.parameters()):
+    for p, q in zip(net.parameters(), ref.parameters(), strict=True):
         torch.testing.assert_close(p, q, atol=1e-12, rtol=0)
 
 
@@ -166,7 +171,7 @@ def test_adam_matches_torch_optim(dtype):
     opt = torch.optim.Adam(ref.parameters(), lr=0.01, betas=(0.9, 0.999), eps=1e-8)
     _torch_optimizer_run(ref, X, y, opt, config, 6)
     tol = 1e-10 if dtype == torch.float64 else 1e-5
-    for p, q in zip(net.parameters(), ref.parameters()):
+    for p, q in zip(net.parameters(), ref.parameters(), strict=True):
         torch.testing.assert_close(p, q, atol=tol, rtol=0)
 
 
@@ -179,7 +184,7 @@ def test_foreach_adam_fallback_matches_fused(monkeypatch):
     train(a, X, y, config, generator=torch.Generator().manual_seed(3), n_epochs=2)
     monkeypatch.delattr(tr.torch, "_fused_adam_", raising=False)
     train(b, X, y, config, generator=torch.Generator().manual_seed(3), n_epochs=2)
-    for p, q in zip(a.parameters(), b.parameters()):
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
         torch.testing.assert_close(p, q, atol=1e-12, rtol=0)
 
 
@@ -189,14 +194,30 @@ def test_deterministic_given_seed(solver):
     config = TrainConfig(solver=solver, learning_rate=0.05, batch_size=8, momentum=0.5)
     nets = [make_net(dtype=torch.float32) for _ in range(2)]
     for net in nets:
-        train(net, X, y, config, generator=torch.Generator().manual_seed(11), n_epochs=3,
-              sample_weight=w)
-    for p, q in zip(*(net.parameters() for net in nets)):
+        train(
+            net,
+            X,
+            y,
+            config,
+            generator=torch.Generator().manual_seed(11),
+            n_epochs=3,
+            sample_weight=w,
+        )
+    for p, q in zip(*(net.parameters() for net in nets), strict=True):
         assert torch.equal(p, q)
     other = make_net(dtype=torch.float32)
-    train(other, X, y, config, generator=torch.Generator().manual_seed(12), n_epochs=3,
-          sample_weight=w)
-    assert not all(torch.equal(p, q) for p, q in zip(nets[0].parameters(), other.parameters()))
+    train(
+        other,
+        X,
+        y,
+        config,
+        generator=torch.Generator().manual_seed(12),
+        n_epochs=3,
+        sample_weight=w,
+    )
+    assert not all(
+        torch.equal(p, q) for p, q in zip(nets[0].parameters(), other.parameters(), strict=True)
+    )
 
 
 def test_epoch_accounting_and_partial_batches():
@@ -254,8 +275,15 @@ def test_state_rejected_after_shape_change():
     with pytest.raises(ValueError, match="does not match"):
         train(wider, X, y, config, generator=torch.Generator(), n_batches=1, state=res.state)
     with pytest.raises(ValueError, match="solver"):
-        train(net, X, y, TrainConfig(solver="sgd", momentum=0.9), generator=torch.Generator(),
-              n_batches=1, state=res.state)
+        train(
+            net,
+            X,
+            y,
+            TrainConfig(solver="sgd", momentum=0.9),
+            generator=torch.Generator(),
+            n_batches=1,
+            state=res.state,
+        )
     # Fresh state after surgery works.
     assert not train(wider, X, y, config, generator=torch.Generator(), n_batches=1).diverged
 
@@ -279,8 +307,14 @@ def test_input_validation():
     with pytest.raises(ValueError, match="int64"):
         train(net, X, y.int(), TrainConfig(), generator=g, n_epochs=1)
     with pytest.raises(ValueError, match="activation"):
-        train(nn.Sequential(nn.Linear(6, 3), nn.Sigmoid(), nn.Linear(3, 4)).double(), X, y,
-              TrainConfig(), generator=g, n_epochs=1)
+        train(
+            nn.Sequential(nn.Linear(6, 3), nn.Sigmoid(), nn.Linear(3, 4)).double(),
+            X,
+            y,
+            TrainConfig(),
+            generator=g,
+            n_epochs=1,
+        )
     with pytest.raises(ValueError, match="solver"):
         TrainConfig(solver="lbfgs")
 
@@ -303,12 +337,20 @@ def test_cuda_matches_cpu(solver):
     X, y, w = make_data(n=40)
     config = TrainConfig(solver=solver, learning_rate=0.05, batch_size=8, momentum=0.0)
     cpu, gpu = make_net(), make_net(device="cuda")
-    train(cpu, X, y, config, generator=torch.Generator().manual_seed(2), n_epochs=2,
-          sample_weight=w)
-    res = train(gpu, X.cuda(), y.cuda(), config, generator=torch.Generator().manual_seed(2),
-                n_epochs=2, sample_weight=w.cuda())
+    train(
+        cpu, X, y, config, generator=torch.Generator().manual_seed(2), n_epochs=2, sample_weight=w
+    )
+    res = train(
+        gpu,
+        X.cuda(),
+        y.cuda(),
+        config,
+        generator=torch.Generator().manual_seed(2),
+        n_epochs=2,
+        sample_weight=w.cuda(),
+    )
     assert not res.diverged
-    for p, q in zip(cpu.parameters(), gpu.parameters()):
+    for p, q in zip(cpu.parameters(), gpu.parameters(), strict=True):
         torch.testing.assert_close(p, q.cpu(), atol=1e-9, rtol=0)
     assert accuracy(gpu, X.cuda(), y.cuda()) == pytest.approx(accuracy(cpu, X, y))
 
@@ -320,5 +362,21 @@ def test_cuda_gradients_match_autograd(act):
     X, y, w = make_data(device="cuda")
     loss, grads = loss_and_gradients(net, X, y, TrainConfig(alpha=0.1), sample_weight=w)
     ref = autograd_loss(net, X, y, 0.1, w)
-    for g, r in zip(grads, torch.autograd.grad(ref, list(net.parameters()))):
+    for g, r in zip(grads, torch.autograd.grad(ref, list(net.parameters())), strict=True):
         torch.testing.assert_close(g, r, atol=1e-10, rtol=0)
+
+
+def test_flush_denormal_setting_is_restored():
+    from sksurgeon._training import _flush_denormal_enabled
+
+    X, y, _ = make_data(dtype=torch.float32)
+    net = make_net(dtype=torch.float32)
+    assert not _flush_denormal_enabled()
+    train(net, X, y, TrainConfig(), generator=torch.Generator(), n_epochs=1)
+    assert not _flush_denormal_enabled()
+    torch.set_flush_denormal(True)
+    try:
+        train(net, X, y, TrainConfig(), generator=torch.Generator(), n_epochs=1)
+        assert _flush_denormal_enabled()
+    finally:
+        torch.set_flush_denormal(False)
