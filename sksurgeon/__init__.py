@@ -4,9 +4,9 @@ Implements "Neural network surgery: combining training with topology optimizatio
 (Schiessler et al., Neural Networks 2021) as a scikit-learn estimator on PyTorch.
 """
 
-from . import surgery
+from . import plotting, surgery
 from ._classifier import SurgeonClassifier
 from ._persistence import load, save
 from ._version import __version__
 
-__all__ = ["SurgeonClassifier", "load", "save", "surgery", "__version__"]
+__all__ = ["SurgeonClassifier", "load", "plotting", "save", "surgery", "__version__"]
