@@ -24,6 +24,7 @@ import os
 import statistics
 import time
 import warnings
+from functools import partial
 
 import numpy as np
 from _common import RESULTS, data_dir, header, write
@@ -36,8 +37,18 @@ from sklearn.preprocessing import StandardScaler
 from sksurgeon import SurgeonClassifier
 from sksurgeon.datasets import load_pmlb
 
-DATASETS = ["letter", "pendigits", "satimage", "optdigits", "texture", "magic",
-            "waveform_40", "spambase", "twonorm", "page_blocks"]
+DATASETS = [
+    "letter",
+    "pendigits",
+    "satimage",
+    "optdigits",
+    "texture",
+    "magic",
+    "waveform_40",
+    "spambase",
+    "twonorm",
+    "page_blocks",
+]
 GRID = [(10,), (50,), (100,), (300,), (10, 10, 10), (100, 100), (300, 100, 100)]
 START = (10,)
 
@@ -62,8 +73,9 @@ def main():
     # CPU seconds of persistent worker processes are not visible to os.times(), so the
     # comparison runs everything in this process by default.
     ap.add_argument("--n-jobs", type=int, default=1)
-    ap.add_argument("--max-train", type=int, default=None,
-                    help="subsample training sets larger than this")
+    ap.add_argument(
+        "--max-train", type=int, default=None, help="subsample training sets larger than this"
+    )
     args = ap.parse_args()
     names = args.datasets or (DATASETS[:3] if args.quick else DATASETS)
     seeds = args.seeds[:1] if args.quick else args.seeds
@@ -101,7 +113,7 @@ def main():
                     X_tr, y_tr, train_size=max_train, stratify=y_tr, random_state=seed
                 )
             for label, make in models.items():
-                model, acc, cpu, wall = measure(lambda: make(seed), X_tr, y_tr, X_te, y_te)
+                model, acc, cpu, wall = measure(partial(make, seed), X_tr, y_tr, X_te, y_te)
                 extra = ""
                 if label == "surgeon":
                     extra = "-".join(map(str, model[-1].hidden_layer_sizes_))
@@ -110,22 +122,28 @@ def main():
                         map(str, model.best_params_["mlpclassifier__hidden_layer_sizes"])
                     )
                 rows.append((name, seed, label, acc, cpu, wall, extra))
-                print(f"{name} seed {seed} {label}: acc {acc:.4f} cpu {cpu:.1f} s "
-                      f"wall {wall:.1f} s {extra}", flush=True)
+                print(
+                    f"{name} seed {seed} {label}: acc {acc:.4f} cpu {cpu:.1f} s "
+                    f"wall {wall:.1f} s {extra}",
+                    flush=True,
+                )
     tag = "gridsearch" + ("_quick" if args.quick else "")
     with open(RESULTS / f"{tag}.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["dataset", "seed", "model", "test_accuracy", "cpu_s", "wall_s", "topology"])
         w.writerows(rows)
     labels = list(models)
-    out = [header("Surgeon against a grid search over topologies (PMLB)"),
-           f"Seeds {seeds}; start topology {START}; n_jobs={args.n_jobs}; "
-           f"training sets capped at {max_train or 'no cap'} samples. Accuracy and CPU seconds "
-           "are means over seeds.",
-           "",
-           "| data set | " + " | ".join(f"{m} acc | {m} CPU s" for m in labels)
-           + " | surgeon topologies | grid choices |",
-           "|---|" + "---|---|" * len(labels) + "---|---|"]
+    out = [
+        header("Surgeon against a grid search over topologies (PMLB)"),
+        f"Seeds {seeds}; start topology {START}; n_jobs={args.n_jobs}; "
+        f"training sets capped at {max_train or 'no cap'} samples. Accuracy and CPU seconds "
+        "are means over seeds.",
+        "",
+        "| data set | "
+        + " | ".join(f"{m} acc | {m} CPU s" for m in labels)
+        + " | surgeon topologies | grid choices |",
+        "|---|" + "---|---|" * len(labels) + "---|---|",
+    ]
     acc_gap, cpu_ratio = [], []
     for name in names:
         cells = []
@@ -139,12 +157,15 @@ def main():
         tops = "; ".join(r[6] for r in rows if r[0] == name and r[2] == "surgeon")
         grid = "; ".join(r[6] for r in rows if r[0] == name and r[2] == "grid MLP")
         out.append(f"| {name} | " + " | ".join(cells) + f" | {tops} | {grid} |")
-    out += ["",
-            f"Surgeon minus grid search, mean test accuracy over data sets: "
-            f"{100 * np.mean(acc_gap):+.2f} points (goal: >= -1).",
-            f"Surgeon CPU time / grid search CPU time, median over data sets: "
-            f"{statistics.median(cpu_ratio):.3f} (goal: <= 0.333).",
-            "", f"Per-run figures: `benchmarks/results/{tag}.csv`."]
+    out += [
+        "",
+        f"Surgeon minus grid search, mean test accuracy over data sets: "
+        f"{100 * np.mean(acc_gap):+.2f} points (goal: >= -1).",
+        f"Surgeon CPU time / grid search CPU time, median over data sets: "
+        f"{statistics.median(cpu_ratio):.3f} (goal: <= 0.333).",
+        "",
+        f"Per-run figures: `benchmarks/results/{tag}.csv`.",
+    ]
     write(f"{tag}.md", "\n".join(out) + "\n")
 
 

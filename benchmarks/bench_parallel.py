@@ -46,9 +46,7 @@ def setup(n, hidden, batch, solver, lr, seed=0):
     else:
         X, y, _, _ = loaded
         source = "Fashion-MNIST"
-    data = TrainingData(
-        X[:n], y[:n], None, X[n:], y[n:], None, device="cpu", dtype=torch.float32
-    )
+    data = TrainingData(X[:n], y[:n], None, X[n:], y[n:], None, device="cpu", dtype=torch.float32)
     tc = TrainConfig(solver=solver, learning_rate=lr, batch_size=batch)
     net = surgery.build_mlp(784, hidden, 10, generator=torch.Generator().manual_seed(seed))
     Xt, yt, *_ = data.tensors()
@@ -91,9 +89,11 @@ def main():
         print(f"{label}: {len(chosen)} candidates, budgets {budgets}", flush=True)
         times = {"n_jobs=1": [], "n_jobs=2 processes": [], "n_jobs=2 threads": []}
         outs = {}
-        with joblib.Parallel(n_jobs=1) as seq, joblib.Parallel(
-            n_jobs=2, prefer="processes"
-        ) as procs, joblib.Parallel(n_jobs=2, prefer="threads") as threads:
+        with (
+            joblib.Parallel(n_jobs=1) as seq,
+            joblib.Parallel(n_jobs=2, prefer="processes") as procs,
+            joblib.Parallel(n_jobs=2, prefer="threads") as threads,
+        ):
             pools = {"n_jobs=1": seq, "n_jobs=2 processes": procs, "n_jobs=2 threads": threads}
             for pool in pools.values():  # warm-up: start workers, fill data caches
                 run_phase(pool, net, chosen[:2], [1, 1], data, tc, config)
@@ -117,16 +117,19 @@ def main():
         med = {k: statistics.median(v) for k, v in times.items()}
         rows.append((label, len(chosen), sum(budgets), med, identical))
         print(
-            "  " + ", ".join(f"{k}: {v:.2f} s" for k, v in med.items())
+            "  "
+            + ", ".join(f"{k}: {v:.2f} s" for k, v in med.items())
             + f"; identical results: {identical}",
             flush=True,
         )
-    out = [header("Candidate phase with n_jobs=2: threads vs processes"),
-           f"Data: {source}, {n} training samples. Median of {repeats} round-robin repeats.",
-           "",
-           "| case | candidates | batches | n_jobs=1 (s) | processes (s) | threads (s) "
-           "| speed-up processes | speed-up threads | identical to n_jobs=1 |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        header("Candidate phase with n_jobs=2: threads vs processes"),
+        f"Data: {source}, {n} training samples. Median of {repeats} round-robin repeats.",
+        "",
+        "| case | candidates | batches | n_jobs=1 (s) | processes (s) | threads (s) "
+        "| speed-up processes | speed-up threads | identical to n_jobs=1 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for label, nc, nb, med, identical in rows:
         s1 = med["n_jobs=1"]
         out.append(

@@ -33,8 +33,14 @@ from sksurgeon.datasets import load_fashion_mnist, load_mnist
 
 TOPOLOGIES = {"small": (10,), "medium": (10, 10, 10), "large": (300, 100, 100)}
 CONFIGS = {
-    "paper": dict(solver="sgd", momentum=0.0, learning_rate_init=0.005, batch_size=16,
-                  max_iter=100, interval=10),
+    "paper": dict(
+        solver="sgd",
+        momentum=0.0,
+        learning_rate_init=0.005,
+        batch_size=16,
+        max_iter=100,
+        interval=10,
+    ),
     "defaults": dict(max_iter=100, interval=10),
 }
 
@@ -62,10 +68,18 @@ def main():
     ap.add_argument("--topologies", nargs="+", choices=list(TOPOLOGIES), default=list(TOPOLOGIES))
     ap.add_argument("--seeds", nargs="+", type=int, default=[6, 63, 72])
     ap.add_argument("--n-jobs", type=int, default=2)
-    ap.add_argument("--quick", action="store_true",
-                    help="10,000 training samples, 20 epochs, decisions every 5, one seed")
-    ap.add_argument("--set", nargs="*", default=[], metavar="PARAM=VALUE",
-                    help="extra SurgeonClassifier parameters for the Surgeon fits")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="10,000 training samples, 20 epochs, decisions every 5, one seed",
+    )
+    ap.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="PARAM=VALUE",
+        help="extra SurgeonClassifier parameters for the Surgeon fits",
+    )
     args = ap.parse_args()
 
     X, y, Xt, yt = load(args.dataset)
@@ -86,8 +100,11 @@ def main():
             cell = {}
             for label, kw in (("baseline", {"surgery": False}), ("surgeon", extra)):
                 clf = SurgeonClassifier(
-                    hidden_layer_sizes=TOPOLOGIES[topo], random_state=seed, n_jobs=args.n_jobs,
-                    **params, **kw,
+                    hidden_layer_sizes=TOPOLOGIES[topo],
+                    random_state=seed,
+                    n_jobs=args.n_jobs,
+                    **params,
+                    **kw,
                 )
                 t0 = time.perf_counter()
                 clf.fit(X, y)
@@ -101,29 +118,60 @@ def main():
                     topology=list(clf.hidden_layer_sizes_),
                     lineage=clf.n_iter_,
                 )
-                print(f"{args.dataset} {topo} seed {seed} {label}: test {cell[label]['acc']:.4f} "
-                      f"{cell[label]['topology']} {cell[label]['params']} params "
-                      f"{cell[label]['epochs']:.1f} epochs {wall:.0f} s", flush=True)
+                print(
+                    f"{args.dataset} {topo} seed {seed} {label}: test {cell[label]['acc']:.4f} "
+                    f"{cell[label]['topology']} {cell[label]['params']} params "
+                    f"{cell[label]['epochs']:.1f} epochs {wall:.0f} s",
+                    flush=True,
+                )
             rows.append((topo, seed, cell))
 
     tag = f"table3_{args.dataset}_{args.config}" + ("_quick" if args.quick else "")
     with open(RESULTS / f"{tag}.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["topology", "seed", "model", "test_accuracy", "val_accuracy", "n_params",
-                    "epochs_trained", "lineage_epochs", "wall_s", "final_topology"])
+        w.writerow(
+            [
+                "topology",
+                "seed",
+                "model",
+                "test_accuracy",
+                "val_accuracy",
+                "n_params",
+                "epochs_trained",
+                "lineage_epochs",
+                "wall_s",
+                "final_topology",
+            ]
+        )
         for topo, seed, cell in rows:
             for label, c in cell.items():
-                w.writerow([topo, seed, label, c["acc"], c["val"], c["params"], c["epochs"],
-                            c["lineage"], c["wall"], "-".join(map(str, c["topology"]))])
-    out = [header(f"Table 3 protocol: {args.dataset}, config '{args.config}'"
-                  + (" (quick)" if args.quick else "")),
-           f"Parameters: {params}; Surgeon extras: {extra or 'package defaults'}; "
-           f"n_jobs={args.n_jobs}; seeds {seeds}; train {len(y)} / test {len(yt)}.",
-           "",
-           "| topology | baseline acc | surgeon acc | rel. acc. incr. [%] | param. fraction "
-           "incr. [%] | epochs baseline | epochs surgeon | epochs ratio | wall ratio | "
-           "final topologies |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+                w.writerow(
+                    [
+                        topo,
+                        seed,
+                        label,
+                        c["acc"],
+                        c["val"],
+                        c["params"],
+                        c["epochs"],
+                        c["lineage"],
+                        c["wall"],
+                        "-".join(map(str, c["topology"])),
+                    ]
+                )
+    out = [
+        header(
+            f"Table 3 protocol: {args.dataset}, config '{args.config}'"
+            + (" (quick)" if args.quick else "")
+        ),
+        f"Parameters: {params}; Surgeon extras: {extra or 'package defaults'}; "
+        f"n_jobs={args.n_jobs}; seeds {seeds}; train {len(y)} / test {len(yt)}.",
+        "",
+        "| topology | baseline acc | surgeon acc | rel. acc. incr. [%] | param. fraction "
+        "incr. [%] | epochs baseline | epochs surgeon | epochs ratio | wall ratio | "
+        "final topologies |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for topo in args.topologies:
         cells = [c for t, _, c in rows if t == topo]
         b = [c["baseline"]["acc"] for c in cells]

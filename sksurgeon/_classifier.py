@@ -93,7 +93,10 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
     beta_1, beta_2, epsilon : float
         Adam's parameters.
     max_iter : int, default=100
-        Epochs of training of the winning lineage (the paper's 100).
+        Epochs of training of the winning lineage (the paper's 100); with ``warm_start``,
+        epochs added by each call to ``fit``. A backtrack does not count, so the search
+        may train past it (at most twice as many decision points); ``patience`` and
+        ``target_score`` stop it earlier.
     validation_fraction : float, default=0.1
         Fraction of the training data held out (stratified) for the Surgeon's decisions.
         0 selects on the training data itself, which only makes sense for tiny data sets.
@@ -184,7 +187,11 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         ``accuracy_after`` retraining, ``accuracy_gain``, ``score``, ``selected``,
         ``accepted``, ``status`` and more.
     decisions_ : list of dict
-        Per decision point: outcome, operations kept, topology and accuracy afterwards.
+        Per decision point: ``decision``, ``epoch`` (lineage epoch where candidates branched
+        off; the same ``epoch`` as in ``surgery_log_``), ``epoch_end`` (lineage epoch after
+        the step; equal to ``epoch`` on a backtrack), ``tries``, ``outcome``
+        (``'accepted'`` or ``'backtrack'``), ``chosen`` operations, and topology,
+        ``n_params`` and ``val_accuracy`` of the best branch afterwards.
     n_params_ : int
     epochs_trained_ : float
         Epochs-equivalent of all training done, candidates and branches included.
@@ -464,6 +471,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
                 n_jobs=self.n_jobs,
                 surgery_enabled=self.surgery,
                 initial_epoch=initial_epoch,
+                initial_decision=len(self.decisions_) if continuing else 0,
                 prefer="threads" if device.type == "cuda" else None,
                 reporter=self._reporter(),
             )
@@ -473,12 +481,13 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         # Only a finished search touches the fitted state: a failure leaves it as it was.
         prev = self.history_ if continuing else []
         prev_log = self.surgery_log_ if continuing else []
+        prev_decisions = self.decisions_ if continuing else []
         self.classes_ = classes
         self.device_ = device
         self.module_ = result.net
         self.history_ = prev + result.history
         self.surgery_log_ = prev_log + result.log
-        self.decisions_ = result.decisions
+        self.decisions_ = prev_decisions + result.decisions
         self.n_iter_ = result.history[-1]["epoch"] if result.history else initial_epoch
         self.loss_curve_ = [h["train_loss"] for h in self.history_]
         self.validation_scores_ = [h["val_accuracy"] for h in self.history_]

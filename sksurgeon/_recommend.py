@@ -49,6 +49,9 @@ class Candidate:
         Index of the branch (parent network) it belongs to.
     random_pick : bool
         True when it was drawn at random from the candidates not chosen by rank.
+    variant : int
+        1 for the larger of the two add-neurons amounts: ``'per_type'`` selection keeps the
+        best of each (operation, variant), so that the big step is tried as well.
     """
 
     operation: str
@@ -59,6 +62,7 @@ class Candidate:
     parent_n_params: int
     branch: int = 0
     random_pick: bool = False
+    variant: int = 0
 
     @property
     def param_fraction(self):
@@ -233,7 +237,7 @@ def recommend(net, *, eps_rel=0.005, eps_abs=0.3, branch=0):
     n_hidden = len(shapes) - 1
     widths = [o for _, o, _ in shapes[:-1]]
 
-    def make(operation, layer, amount, score):
+    def make(operation, layer, amount, score, variant=0):
         return Candidate(
             operation=operation,
             layer=layer,
@@ -242,6 +246,7 @@ def recommend(net, *, eps_rel=0.005, eps_abs=0.3, branch=0):
             n_params=_count(_shapes_after(shapes, operation, layer, amount)),
             parent_n_params=n_params,
             branch=branch,
+            variant=variant,
         )
 
     out = []
@@ -254,7 +259,7 @@ def recommend(net, *, eps_rel=0.005, eps_abs=0.3, branch=0):
         scores = operation_scores(n_r, width, layer + 1, n_hidden)
         add = max(2, width // 10)
         out.append(make("add_neurons", layer, add, scores["add_neurons"]))
-        out.append(make("add_neurons", layer, 10 * add, scores["add_neurons"]))
+        out.append(make("add_neurons", layer, 10 * add, scores["add_neurons"], variant=1))
         out.append(make("add_layer", layer, None, scores["add_layer"]))
         if n_hidden > 1:
             out.append(make("remove_layer", layer, None, scores["remove_layer"]))
@@ -279,7 +284,9 @@ def select_candidates(candidates, *, mode="per_type", top_n=6, n_random=1, exclu
     candidates : list of Candidate
         Candidates of all branches (each list from :func:`recommend`).
     mode : {'per_type', 'top_n'}, default='per_type'
-        ``'per_type'``: the best candidate of each operation type (the paper's setting);
+        ``'per_type'``: the best candidate of each operation type (the paper's setting; the
+        small and the large add-neurons step count as two types, since on equal scores the
+        smaller would always win);
         ``'top_n'``: the ``top_n`` best overall. Identity of every branch is always included.
     top_n : int, default=6
         Number of ranked candidates in ``'top_n'`` mode.
@@ -304,8 +311,8 @@ def select_candidates(candidates, *, mode="per_type", top_n=6, n_random=1, exclu
     if mode == "per_type":
         chosen, seen = [], set()
         for c in ranked:
-            if c.operation not in seen:
-                seen.add(c.operation)
+            if (c.operation, c.variant) not in seen:
+                seen.add((c.operation, c.variant))
                 chosen.append(c)
     elif mode == "top_n":
         chosen = ranked[:top_n]

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import partial
 
 import joblib
 import numpy as np
@@ -393,6 +394,7 @@ def run_surgeon(
     surgery_enabled=True,
     initial_state=None,
     initial_epoch=0,
+    initial_decision=0,
     prefer=None,
     reporter=None,
 ):
@@ -413,8 +415,15 @@ def run_surgeon(
         False trains the start topology for ``max_iter`` epochs (the baseline), same engine.
     initial_state : object, optional
         Optimiser state to continue (warm start).
-    initial_epoch : int, default=0
-        Epoch numbering offset (warm start).
+    initial_epoch, initial_decision : int, default=0
+        Numbering offsets of epochs and decision points (warm start).
+
+    Notes
+    -----
+    ``max_iter`` counts epochs of the winning lineage: a backtrack does not advance it. The
+    search therefore ends at ``max_iter`` lineage epochs, after ``patience`` consecutive
+    backtracks, at ``target_score``, or (whatever ``patience`` is) after twice as many
+    decision points as ``max_iter`` needs, which bounds the cost.
     prefer : {'processes', 'threads'} or None
         joblib backend hint.
     reporter : callable, optional
@@ -449,10 +458,11 @@ def run_surgeon(
                 surgery.count_parameters(first["net"]),
             )
         ]
-        clock = pretrain
+        clock = pretrain  # lineage epochs trained in this fit
         stop_reason = "max_iter"
         backtracks = 0
-        decision = 0
+        decision = initial_decision
+        max_decisions = 2 * math.ceil(max(config.max_iter - pretrain, 0) / config.interval) + 1
 
         def target_reached():
             return (
@@ -463,6 +473,9 @@ def run_surgeon(
         while surgery_enabled and clock < config.max_iter:
             if target_reached():
                 stop_reason = "target_score"
+                break
+            if decision - initial_decision >= max_decisions:
+                stop_reason = "max_decisions"
                 break
             decision += 1
             step = min(config.interval, config.max_iter - clock)
@@ -501,7 +514,7 @@ def run_surgeon(
                     data,
                     train_config,
                     config,
-                    lambda k: task_seed(seed, decision, attempt, 2, k),
+                    partial(task_seed, seed, decision, attempt, 2),
                 )
                 entries = []
                 for c, nb, r in zip(chosen, budgets, results, strict=True):
@@ -509,7 +522,7 @@ def run_surgeon(
                     parent = branches[c.branch]
                     entry = {
                         "decision": decision,
-                        "epoch": clock,
+                        "epoch": initial_epoch + clock,
                         "try": attempt + 1,
                         "branch": c.branch,
                         "operation": c.operation,
@@ -550,7 +563,7 @@ def run_surgeon(
                     train_config,
                     step,
                     config.race_fraction,
-                    lambda *path: task_seed(seed, decision, attempt, *path),
+                    partial(task_seed, seed, decision, attempt),
                 )
                 new_branches = []
                 for (e, c, _), t in zip(winners, trained, strict=True):
@@ -585,19 +598,22 @@ def run_surgeon(
                 if new_branches:
                     accepted = new_branches
                     break
-            clock += step
+            start = clock
             if accepted:
                 branches = sorted(accepted, key=lambda b: (-b.val_accuracy, b.n_params))
                 backtracks = 0
                 outcome = "accepted"
+                clock += step
             else:
+                # The step's training is discarded with its branches: the lineage stays put.
                 backtracks += 1
                 outcome = "backtrack"
             best = branches[0]
             decisions.append(
                 {
                     "decision": decision,
-                    "epoch": clock,
+                    "epoch": initial_epoch + start,
+                    "epoch_end": initial_epoch + clock,
                     "tries": attempt + 1,
                     "outcome": outcome,
                     "chosen": chosen_desc,
@@ -607,7 +623,7 @@ def run_surgeon(
                 }
             )
             say(
-                f"decision {decision} (epoch {clock}): {outcome}"
+                f"decision {decision} (epoch {initial_epoch + start}): {outcome}"
                 + (f" [{', '.join(chosen_desc)}]" if chosen_desc else "")
                 + f"; best {list(surgery.hidden_widths(best.net))}, "
                 f"{best.n_params} params, val {best.val_accuracy:.4f}",

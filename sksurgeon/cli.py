@@ -20,7 +20,9 @@ def _parse_sizes(text):
     try:
         sizes = tuple(int(s) for s in text.replace("x", ",").split(",") if s.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected widths like '10' or '300,100', got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected widths like '10' or '300,100', got {text!r}"
+        ) from None
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"widths must be positive integers, got {text!r}")
     return sizes

@@ -120,12 +120,10 @@ def _decision_label(decision):
 
 
 def decision_epochs(estimator):
-    """Lineage epoch at which each decision of the last fit was taken.
+    """Lineage epoch at which each decision point branched its candidates off.
 
-    ``decisions_[k]['epoch']`` is the search clock at the *end* of the training that follows
-    decision ``k``, counted from the start of the last fit; backtracks advance that clock
-    without training the lineage. This maps each decision onto the epoch axis of
-    ``history_`` instead.
+    The ``epoch`` entry of ``decisions_``; a backtrack leaves the lineage where it was, so
+    the decision after it has the same epoch.
 
     Parameters
     ----------
@@ -147,25 +145,7 @@ def decision_epochs(estimator):
     5
     """
     est = _surgeon_of(estimator)
-    decisions = list(getattr(est, "decisions_", []) or [])
-    if not decisions:
-        return []
-    interval = int(est.interval)
-    # The Surgeon pre-trains ``interval`` epochs before its first decision.
-    before, trained, steps = interval, interval, []
-    for d in decisions:
-        step = int(d["epoch"]) - before
-        before = int(d["epoch"])
-        steps.append(step)
-        if d["outcome"] == "accepted":
-            trained += step
-    offset = int(est.history_[-1]["epoch"]) - trained if est.history_ else 0
-    epochs, lineage = [], offset + interval
-    for d, step in zip(decisions, steps, strict=True):
-        epochs.append(lineage)
-        if d["outcome"] == "accepted":
-            lineage += step
-    return epochs
+    return [int(d["epoch"]) for d in getattr(est, "decisions_", []) or []]
 
 
 def plot_topology_evolution(estimator, ax=None):

@@ -40,7 +40,9 @@ def test_fitted_attributes(fitted, iris):
     assert clf.hidden_layer_sizes_ == tuple(sksurgeon.surgery.hidden_widths(clf.module_))
     assert len(clf.coefs_) == len(clf.intercepts_) == len(clf.hidden_layer_sizes_) + 1
     assert clf.coefs_[0].shape[0] == 4 and clf.coefs_[-1].shape[1] == 3
-    assert clf.n_params_ == sum(c.size + b.size for c, b in zip(clf.coefs_, clf.intercepts_))
+    assert clf.n_params_ == sum(
+        c.size + b.size for c, b in zip(clf.coefs_, clf.intercepts_, strict=True)
+    )
     assert clf.n_iter_ == len(clf.loss_curve_) == len(clf.validation_scores_)
     assert clf.best_validation_score_ == clf.validation_scores_[-1]
     assert {"epoch", "train_loss", "val_accuracy", "n_params", "hidden_layer_sizes"} <= set(

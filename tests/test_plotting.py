@@ -98,7 +98,8 @@ def _synthetic():
     clf.decisions_ = [
         {
             "decision": 1,
-            "epoch": 4,
+            "epoch": 2,
+            "epoch_end": 4,
             "outcome": "accepted",
             "chosen": ["add_neurons(+2) @ layer 0"],
             "hidden_layer_sizes": (6,),
@@ -108,7 +109,8 @@ def _synthetic():
         },
         {
             "decision": 2,
-            "epoch": 6,
+            "epoch": 4,
+            "epoch_end": 4,
             "outcome": "backtrack",
             "chosen": [],
             "hidden_layer_sizes": (6,),
@@ -118,7 +120,8 @@ def _synthetic():
         },
         {
             "decision": 3,
-            "epoch": 8,
+            "epoch": 4,
+            "epoch_end": 6,
             "outcome": "accepted",
             "chosen": ["identity"],
             "hidden_layer_sizes": (6,),
@@ -128,7 +131,8 @@ def _synthetic():
         },
         {
             "decision": 4,
-            "epoch": 10,
+            "epoch": 6,
+            "epoch_end": 8,
             "outcome": "accepted",
             "chosen": ["add_layer @ layer 0"],
             "hidden_layer_sizes": (6, 6),
@@ -175,11 +179,13 @@ def test_decision_epochs_after_warm_start(digits):
     X, y = digits
     clf = SurgeonClassifier((16,), max_iter=9, interval=3, patience=None, random_state=0)
     clf.fit(X, y)
-    first = clf.n_iter_
+    first, n_first = clf.n_iter_, len(clf.decisions_)
     clf.set_params(warm_start=True).fit(X, y)
     epochs = plotting.decision_epochs(clf)
-    # The second fit's decisions come after the first fit's lineage epochs.
-    assert epochs[0] == first + clf.interval
+    # decisions_ keeps the first fit's decisions; the second fit's come after its lineage.
+    assert len(epochs) > n_first
+    assert epochs[n_first] == first + clf.interval
+    assert [d["decision"] for d in clf.decisions_] == list(range(1, len(epochs) + 1))
     assert epochs[-1] <= clf.n_iter_
 
 

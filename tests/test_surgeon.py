@@ -119,7 +119,7 @@ def test_memory_tolerance_accepts_within_one_standard_error(monkeypatch):
     script = Script([0.6, 0.55, 0.5, 0.5, 0.5], candidate_acc=0.5)
     res = _run(monkeypatch, script, max_iter=20, memory_tolerance="auto")
     assert res.decisions[0]["outcome"] == "accepted"
-    strict = _run(monkeypatch, Script([0.6] + [0.55, 0.5] * 3), max_iter=20)
+    strict = _run(monkeypatch, Script([0.6] + [0.55, 0.5] * 6), max_iter=20)
     assert strict.decisions[0]["outcome"] == "backtrack"
 
 
