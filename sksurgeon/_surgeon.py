@@ -62,7 +62,7 @@ class SurgeonConfig:
     top_n: int = 6
     n_random: int = 1
     memory: bool = True
-    size_weight: float = 0.1
+    size_weight: float = 0.03
     remove_method: str = "data"
     add_noise: float = 0.0
     patience: int | None = 2
@@ -342,13 +342,21 @@ def memory_slack(tolerance, accuracy, n_val):
     return float(tolerance)
 
 
-def _train_winners(parallel, results, data, train_config, step, race_fraction, seed_of):
+def _race_score(candidates, branches, size_weight, k, accuracy):
+    """Eq. 16 for candidate ``k`` having reached ``accuracy`` in the branch race."""
+    c = candidates[k]
+    parent = branches[c.branch]
+    return candidate_score(accuracy, accuracy - parent.val_accuracy, c.param_fraction, size_weight)
+
+
+def _train_winners(parallel, results, data, train_config, step, race_fraction, seed_of, score_of):
     """Train the selected candidates to the next decision point.
 
     Without a race every one trains ``step`` epochs (the paper). With ``race_fraction`` all
-    train that fraction of the step, and only the one with the best validation accuracy
-    (fewer parameters on ties) finishes the step: successive halving, which keeps the
-    diversity of several branches at about half their cost.
+    train that fraction of the step, and only the one with the best score (Eq. 16 on the
+    accuracy reached; fewer parameters on ties) finishes the step: successive halving,
+    which keeps the diversity of several branches at about half their cost.
+    ``score_of(k, accuracy)`` scores result ``k``.
     """
     race = race_fraction is not None and len(results) > 1 and step > 1
     first = max(1, round(step * race_fraction)) if race else step
@@ -365,7 +373,10 @@ def _train_winners(parallel, results, data, train_config, step, race_fraction, s
         return trained
     best = min(
         alive,
-        key=lambda k: (-trained[k]["accs"][-1], surgery.count_parameters(trained[k]["net"])),
+        key=lambda k: (
+            -score_of(k, trained[k]["accs"][-1]),
+            surgery.count_parameters(trained[k]["net"]),
+        ),
     )
     t = trained[best]
     rest = _train_branch(t["net"], t["state"], data, train_config, step - first, seed_of(4))
@@ -564,6 +575,7 @@ def run_surgeon(
                     step,
                     config.race_fraction,
                     partial(task_seed, seed, decision, attempt),
+                    partial(_race_score, [c for _, c, _ in winners], branches, config.size_weight),
                 )
                 new_branches = []
                 for (e, c, _), t in zip(winners, trained, strict=True):
