@@ -10,7 +10,7 @@ not depend on ``n_jobs``). Also checks that all three give identical networks.
 
 Usage::
 
-    python benchmarks/bench_parallel.py           # Fashion-MNIST 20,000 samples
+    python benchmarks/bench_parallel.py           # Fashion-MNIST, 58,000 training samples
     python benchmarks/bench_parallel.py --quick   # 5,000 samples, 2 repeats
 """
 
@@ -76,7 +76,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    n = 5000 if args.quick else 20000
+    n = 5000 if args.quick else 58000
     repeats = 2 if args.quick else args.repeats
     cases = [
         ("medium 10-10-10, adam, batch 200", (10, 10, 10), 200, "adam", 1e-3),

@@ -142,8 +142,9 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
     target_score : float or None, default=None
         Stop once a branch reaches this validation accuracy.
     n_jobs : int or None, default=None
-        Parallel candidate retraining and branch training (joblib). Results do not depend
-        on it.
+        Parallel candidate retraining and branch training (joblib, threads by default, or
+        whatever backend ``joblib.parallel_config`` sets). Every task runs with one torch
+        thread, so results do not depend on ``n_jobs``; use ``n_jobs=-1`` to use all cores.
     device : str, default='auto'
         ``'auto'``, ``'cpu'``, ``'cuda'`` or ``'cuda:N'``.
     dtype : {'float32', 'float64'}, default='float32'
@@ -472,7 +473,11 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
                 surgery_enabled=self.surgery,
                 initial_epoch=initial_epoch,
                 initial_decision=len(self.decisions_) if continuing else 0,
-                prefer="threads" if device.type == "cuda" else None,
+                # Threads: measured faster than processes on 2 cores for the Large net
+                # (benchmarks/results/parallel.md), no worker start-up or data copies, and
+                # the only sane way to share one GPU. A joblib.parallel_config(backend=...)
+                # set by the user (e.g. dask) still wins.
+                prefer="threads",
                 reporter=self._reporter(),
             )
         finally:

@@ -175,7 +175,13 @@ class TrainingData:
 
 
 class _single_thread:
-    """Run torch with one intra-op thread: results must not depend on ``n_jobs``."""
+    """Run torch with one intra-op thread while a fit searches.
+
+    Results must not depend on ``n_jobs``, and matrix products give bit-different results
+    with different thread counts, so every task runs single-threaded wherever it runs; the
+    parallelism is across tasks. The setting is process-wide, so it is made once around the
+    whole search (tasks in threads share it) and restored at the end.
+    """
 
     def __enter__(self):
         self.saved = torch.get_num_threads()
@@ -183,6 +189,17 @@ class _single_thread:
 
     def __exit__(self, *exc):
         torch.set_num_threads(self.saved)
+
+
+class _task_threads:
+    """In a worker process, switch to one intra-op thread (and stay: the worker is ours)."""
+
+    def __enter__(self):
+        if torch.get_num_threads() != 1:
+            torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        return False
 
 
 def apply_candidate(
@@ -216,7 +233,7 @@ def _retrain_candidate(
     parent, parent_state, candidate, data, train_config, n_batches, seed, config
 ):
     """Worker task: build one candidate, measure its drift, retrain it briefly."""
-    with _single_thread():
+    with _task_threads():
         X, y, w, Xv, yv, wv = data.tensors()
         # Separate streams: how much shuffling draws must not change the surgery's choices.
         surgery_gen = torch.Generator().manual_seed(seed)
@@ -263,7 +280,7 @@ def _retrain_candidate(
 
 def _train_branch(net, state, data, train_config, n_epochs, seed):
     """Worker task: train a branch ``n_epochs`` epochs, recording loss and accuracy."""
-    with _single_thread():
+    with _task_threads():
         X, y, w, Xv, yv, wv = data.tensors()
         gen = torch.Generator().manual_seed(seed)
         losses, accs, n_samples = [], [], 0
@@ -436,7 +453,7 @@ def run_surgeon(
     backtracks, at ``target_score``, or (whatever ``patience`` is) after twice as many
     decision points as ``max_iter`` needs, which bounds the cost.
     prefer : {'processes', 'threads'} or None
-        joblib backend hint.
+        joblib backend hint (see :class:`sksurgeon.SurgeonClassifier` for the choice).
     reporter : callable, optional
         Called with a string per event worth printing (verbose mode).
     """
@@ -449,7 +466,7 @@ def run_surgeon(
     pretrain = config.pretrain_epochs if config.pretrain_epochs is not None else config.interval
     pretrain = min(pretrain, config.max_iter) if surgery_enabled else config.max_iter
 
-    with joblib.Parallel(n_jobs=n_jobs, prefer=prefer) as parallel:
+    with _single_thread(), joblib.Parallel(n_jobs=n_jobs, prefer=prefer) as parallel:
         first = _train_branch(net, initial_state, data, train_config, pretrain, task_seed(seed, 0))
         samples += first["n_samples"]
         if first["diverged"]:

@@ -1,7 +1,9 @@
 """The Surgeon's loop: memory, re-draws, backtracking, failures, determinism."""
 
+import contextlib
 import math
 
+import joblib
 import numpy as np
 import pytest
 import torch
@@ -209,12 +211,14 @@ def test_task_seed_depends_on_path_only():
     assert 0 <= task_seed(2**31 - 1, 99) < 2**63
 
 
-@pytest.mark.parametrize("n_jobs", [1, 2])
-def test_same_random_state_same_model_any_n_jobs(n_jobs):
+@pytest.mark.parametrize("n_jobs,backend", [(1, None), (2, None), (2, "loky")])
+def test_same_random_state_same_model_any_n_jobs(n_jobs, backend):
     X, y = _digits(500)
     kw = dict(hidden_layer_sizes=(12,), max_iter=30, random_state=3, learning_rate_init=0.01)
     ref = SurgeonClassifier(n_jobs=1, **kw).fit(X, y)
-    other = SurgeonClassifier(n_jobs=n_jobs, **kw).fit(X, y)
+    ctx = joblib.parallel_config(backend=backend) if backend else contextlib.nullcontext()
+    with ctx:
+        other = SurgeonClassifier(n_jobs=n_jobs, **kw).fit(X, y)
     assert ref.hidden_layer_sizes_ == other.hidden_layer_sizes_
     for a, b in zip(
         ref.module_.state_dict().values(), other.module_.state_dict().values(), strict=True
