@@ -95,8 +95,8 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
     max_iter : int, default=100
         Epochs of training of the winning lineage (the paper's 100); with ``warm_start``,
         epochs added by each call to ``fit``. A backtrack does not count, so the search
-        may train past it (at most twice as many decision points); ``patience`` and
-        ``target_score`` stop it earlier.
+        may make up to ``patience`` more decision points than ``max_iter`` needs (twice as
+        many when ``patience`` is None); ``patience`` and ``target_score`` stop it earlier.
     validation_fraction : float, default=0.1
         Fraction of the training data held out (stratified) for the Surgeon's decisions.
         0 selects on the training data itself, which only makes sense for tiny data sets.
@@ -138,7 +138,8 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         How neurons are removed: keep the most informative neurons and refit the next layer
         by least squares on a training sample (``'data'``), or the paper's SVD projection.
     patience : int or None, default=2
-        Stop after this many consecutive decision points that had to backtrack.
+        Stop after this many consecutive decision points that had to backtrack; also the
+        number of decision points the search may spend beyond ``max_iter`` on backtracks.
     target_score : float or None, default=None
         Stop once a branch reaches this validation accuracy.
     n_jobs : int or None, default=None

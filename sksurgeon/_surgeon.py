@@ -22,6 +22,7 @@ import math
 import time
 import uuid
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -126,8 +127,10 @@ def task_seed(base, *path):
 class TrainingData:
     """Training and validation arrays shipped once to every worker.
 
-    The numpy arrays travel to process workers (joblib memory-maps large ones); each worker
-    turns them into tensors once per fit and keeps them, keyed by a token unique to the fit.
+    Threads share the arrays; process workers receive them with each task (joblib
+    memory-maps large ones); on a Dask cluster (``joblib.parallel_config(backend="dask")``)
+    they are scattered once per fit (:func:`_scattered_once`). Every worker turns them into
+    tensors once per fit and keeps them, keyed by a token unique to the fit.
     """
 
     _cache: OrderedDict = OrderedDict()
@@ -172,6 +175,29 @@ class TrainingData:
     def release(self):
         """Drop this fit's tensors from the (process-local) cache."""
         TrainingData._cache.pop(self.token, None)
+
+
+@contextmanager
+def _scattered_once(data, prefer):
+    """On a Dask cluster, send ``data`` to the cluster once for the whole fit.
+
+    joblib's Dask backend replaces an argument it has a future for (what
+    ``parallel_config(backend="dask", scatter=[...])`` sets up) by that future, so tasks carry
+    a reference and each worker fetches the data at most once per fit; without this every
+    task would pickle the training set anew.
+    """
+    from joblib.parallel import get_active_backend
+
+    backend, _ = get_active_backend(prefer=prefer)
+    futures = getattr(backend, "data_futures", None)
+    if "Dask" not in type(backend).__name__ or not isinstance(futures, dict):
+        yield
+        return
+    futures[id(data)] = backend.client.scatter(data, hash=False)
+    try:
+        yield
+    finally:
+        futures.pop(id(data), None)
 
 
 class _single_thread:
@@ -450,8 +476,8 @@ def run_surgeon(
     -----
     ``max_iter`` counts epochs of the winning lineage: a backtrack does not advance it. The
     search therefore ends at ``max_iter`` lineage epochs, after ``patience`` consecutive
-    backtracks, at ``target_score``, or (whatever ``patience`` is) after twice as many
-    decision points as ``max_iter`` needs, which bounds the cost.
+    backtracks, at ``target_score``, or after ``patience`` decision points more than
+    ``max_iter`` needs (twice as many when ``patience`` is None), which bounds the cost.
     prefer : {'processes', 'threads'} or None
         joblib backend hint (see :class:`sksurgeon.SurgeonClassifier` for the choice).
     reporter : callable, optional
@@ -466,7 +492,11 @@ def run_surgeon(
     pretrain = config.pretrain_epochs if config.pretrain_epochs is not None else config.interval
     pretrain = min(pretrain, config.max_iter) if surgery_enabled else config.max_iter
 
-    with _single_thread(), joblib.Parallel(n_jobs=n_jobs, prefer=prefer) as parallel:
+    with (
+        _scattered_once(data, prefer),
+        _single_thread(),
+        joblib.Parallel(n_jobs=n_jobs, prefer=prefer) as parallel,
+    ):
         first = _train_branch(net, initial_state, data, train_config, pretrain, task_seed(seed, 0))
         samples += first["n_samples"]
         if first["diverged"]:
@@ -490,7 +520,10 @@ def run_surgeon(
         stop_reason = "max_iter"
         backtracks = 0
         decision = initial_decision
-        max_decisions = 2 * math.ceil(max(config.max_iter - pretrain, 0) / config.interval) + 1
+        n_steps = math.ceil(max(config.max_iter - pretrain, 0) / config.interval)
+        # Every backtrack costs a decision point on top of the lineage's; allow `patience`
+        # of them in all (as many as the lineage's steps without patience) to bound the cost.
+        max_decisions = n_steps + (config.patience if config.patience is not None else n_steps)
 
         def target_reached():
             return (
