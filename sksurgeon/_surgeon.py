@@ -392,14 +392,19 @@ def _race_score(candidates, branches, size_weight, k, accuracy):
     return candidate_score(accuracy, accuracy - parent.val_accuracy, c.param_fraction, size_weight)
 
 
-def _train_winners(parallel, results, data, train_config, step, race_fraction, seed_of, score_of):
+def _train_winners(
+    parallel, results, data, train_config, step, race_fraction, seed_of, score_of, give_up_below
+):
     """Train the selected candidates to the next decision point.
 
     Without a race every one trains ``step`` epochs (the paper). With ``race_fraction`` all
     train that fraction of the step, and only the one with the best score (Eq. 16 on the
     accuracy reached; fewer parameters on ties) finishes the step: successive halving,
     which keeps the diversity of several branches at about half their cost.
-    ``score_of(k, accuracy)`` scores result ``k``.
+    ``score_of(k, accuracy)`` scores result ``k``. When even the race's leader is below
+    ``give_up_below`` (the memory threshold) halfway, the try is abandoned there: a branch
+    that has not recovered the previous best accuracy after half the interval rarely does,
+    and finishing it would only be thrown away by the backtrack.
     """
     race = race_fraction is not None and len(results) > 1 and step > 1
     first = max(1, round(step * race_fraction)) if race else step
@@ -422,6 +427,8 @@ def _train_winners(parallel, results, data, train_config, step, race_fraction, s
         ),
     )
     t = trained[best]
+    if give_up_below is not None and t["accs"][-1] < give_up_below:
+        return [{**r, "abandoned": not r["diverged"]} for r in trained]
     rest = _train_branch(t["net"], t["state"], data, train_config, step - first, seed_of(4))
     merged = {
         "diverged": rest["diverged"],
@@ -626,6 +633,7 @@ def run_surgeon(
                     config.race_fraction,
                     partial(task_seed, seed, decision, attempt),
                     partial(_race_score, [c for _, c, _ in winners], branches, config.size_weight),
+                    threshold if config.memory else None,
                 )
                 new_branches = []
                 for (e, c, _), t in zip(winners, trained, strict=True):
@@ -636,6 +644,9 @@ def run_surgeon(
                     e["val_accuracy_next"] = t["accs"][-1]
                     if t.get("raced_out"):
                         e["status"] = "lost the branch race"
+                        continue
+                    if t.get("abandoned"):
+                        e["status"] = "abandoned halfway: below the previous best"
                         continue
                     ok = not config.memory or t["accs"][-1] >= threshold
                     if ok:

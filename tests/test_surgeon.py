@@ -146,6 +146,19 @@ def test_branch_race_finishes_only_the_leader(monkeypatch):
     assert res.val_accuracy == 0.62
 
 
+def test_race_abandons_a_try_whose_leader_is_below_the_previous_best(monkeypatch):
+    # pretrain 0.6; decision 1 try 1: race 0.5 / 0.55 at half-time, below 0.6: abandoned,
+    # nobody trains on; try 2: race 0.62 / 0.58, the leader finishes at 0.65.
+    script = Script([0.6, 0.5, 0.55, 0.62, 0.58, 0.65])
+    res = _run(monkeypatch, script, max_iter=20, race_fraction=0.5)
+    d1 = [e for e in res.log if e["decision"] == 1]
+    abandoned = [e for e in d1 if e["status"].startswith("abandoned halfway")]
+    assert len(abandoned) == 2 and {e["try"] for e in abandoned} == {1}
+    assert res.decisions[0]["outcome"] == "accepted" and res.decisions[0]["tries"] == 2
+    assert res.val_accuracy == 0.65
+    assert script.branch_accs == []  # exactly the six trainings scripted, none wasted
+
+
 def test_target_score_stops_early(monkeypatch):
     script = Script([0.5, 0.95, 0.9] + [0.5] * 10)
     res = _run(monkeypatch, script, max_iter=100, target_score=0.9)
