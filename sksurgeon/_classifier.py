@@ -112,8 +112,10 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         previous best validation accuracy (the paper's 2).
     race_fraction : float or None, default=0.5
         Successive halving between decision points: the branches train this fraction of
-        the interval, then only the best one finishes it. None trains every branch the full
-        interval (the paper), which costs about ``n_branches`` times the baseline.
+        the interval, then only the best one (by Eq. 16) finishes it; with ``memory``, a try
+        whose leader is below the previous best halfway is abandoned there. None trains
+        every branch the full interval (the paper), which costs about ``n_branches`` times
+        the baseline.
     retrain_batches : int, default=25
         Recuperative training per candidate, in batches, times a per-operation multiplier
         (identity 1, add neurons 1, add layer 10, remove neurons 10, remove layer 10,
