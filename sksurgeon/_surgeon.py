@@ -63,7 +63,7 @@ class SurgeonConfig:
     top_n: int = 6
     n_random: int = 1
     memory: bool = True
-    size_weight: float = 0.03
+    size_weight: float = 0.0
     remove_method: str = "data"
     add_noise: float = 0.0
     patience: int | None = 2
