@@ -133,7 +133,7 @@ def save(estimator, path):
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "model.sks")
     >>> save(clf, path)
-    >>> (load(path).predict(X) == clf.predict(X)).all()
+    >>> bool((load(path).predict(X) == clf.predict(X)).all())
     True
     """
     from sklearn.utils.validation import check_is_fitted

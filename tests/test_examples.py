@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("matplotlib")
-pytest.importorskip("pandas")
+pytest.importorskip("matplotlib", reason="the examples draw with matplotlib (test extra)")
+pytest.importorskip("pandas", reason="the examples use pandas (test extra)")
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("plot_*.py"))
 
