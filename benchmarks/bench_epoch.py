@@ -26,7 +26,6 @@ Usage::
 
 import argparse
 import datetime
-import gzip
 import os
 import platform
 import shlex
@@ -40,6 +39,7 @@ import numpy as np
 import sklearn
 import torch
 import torch.nn.functional as F
+from _common import fashion_mnist
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from torch import nn
@@ -49,25 +49,14 @@ from sksurgeon._training import TrainConfig, train
 HIDDEN = (300, 100, 100)
 LR = 0.005
 RESULTS = Path(__file__).resolve().parent / "results"
-DATA_DIRS = [
-    Path(os.environ.get("SKSURGEON_DATA", "/nonexistent")) / "fashion-mnist",
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist",
-    Path("/usr/share/datasets/fashion-mnist"),
-]
 
 
 def load_data(n_samples, seed):
     """Fashion-MNIST's training set scaled to [0, 1] when present, else uniform noise."""
-    for d in DATA_DIRS:
-        images = d / "train-images-idx3-ubyte.gz"
-        labels = d / "train-labels-idx1-ubyte.gz"
-        if images.exists() and labels.exists():
-            with gzip.open(images) as f:
-                X = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
-            with gzip.open(labels) as f:
-                y = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
-            X = (X[:n_samples] / np.float32(255)).astype(np.float32)
-            return X, y[:n_samples], f"Fashion-MNIST train ({d})"
+    loaded = fashion_mnist()
+    if loaded is not None:
+        X, y, _, _ = loaded
+        return X[:n_samples], y[:n_samples], "Fashion-MNIST train (sksurgeon.datasets)"
     rng = np.random.default_rng(seed)
     X = rng.random((n_samples, 784), dtype=np.float32)
     y = rng.integers(0, 10, n_samples)

@@ -527,6 +527,8 @@ def run_surgeon(
         stop_reason = "max_iter"
         backtracks = 0
         decision = initial_decision
+        batches_per_epoch = math.ceil(n_train / train_config.batch_size)
+        cap = max(1, math.ceil(config.retrain_max_epochs * batches_per_epoch))
         n_steps = math.ceil(max(config.max_iter - pretrain, 0) / config.interval)
         # Every backtrack costs a decision point on top of the lineage's; allow `patience`
         # of them in all (as many as the lineage's steps without patience) to bound the cost.
@@ -555,8 +557,6 @@ def run_surgeon(
             for bi, b in enumerate(branches):
                 pool += recommend(b.net, eps_rel=config.eps_rel, eps_abs=config.eps_abs, branch=bi)
             tried, accepted, chosen_desc = set(), None, []
-            batches_per_epoch = math.ceil(n_train / train_config.batch_size)
-            cap = max(1, math.ceil(config.retrain_max_epochs * batches_per_epoch))
             for attempt in range(config.max_redraws + 1):
                 rng = np.random.default_rng(task_seed(seed, decision, attempt, 1))
                 chosen = select_candidates(
