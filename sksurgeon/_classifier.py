@@ -148,9 +148,11 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
     target_score : float or None, default=None
         Stop once a branch reaches this validation accuracy.
     n_jobs : int or None, default=None
-        Parallel candidate retraining and branch training (joblib, threads by default, or
-        whatever backend ``joblib.parallel_config`` sets). Every task runs with one torch
-        thread, so results do not depend on ``n_jobs``; use ``n_jobs=-1`` to use all cores.
+        Parallel candidate retraining and branch training through joblib: worker
+        processes on CPU (the training data is written once per fit to memory-mapped
+        files), threads on a GPU, or whatever backend ``joblib.parallel_config`` sets.
+        Every task runs with one torch thread, so results do not depend on ``n_jobs``;
+        use ``n_jobs=-1`` to use all cores.
     device : str, default='auto'
         ``'auto'``, ``'cpu'``, ``'cuda'`` or ``'cuda:N'``.
     dtype : {'float32', 'float64'}, default='float32'
@@ -480,11 +482,12 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
                 surgery_enabled=self.surgery,
                 initial_epoch=initial_epoch,
                 initial_decision=len(self.decisions_) if continuing else 0,
-                # Threads: measured faster than processes on 2 cores for the Large net
-                # (benchmarks/results/parallel.md), no worker start-up or data copies, and
-                # the only sane way to share one GPU. A joblib.parallel_config(backend=...)
-                # set by the user (e.g. dask) still wins.
-                prefer="threads",
+                # On CPU, processes: a small network's step is Python overhead that holds
+                # the GIL, so threads do not speed it up (benchmarks/results/parallel.md);
+                # the data goes to the workers once per fit through memory-mapped files.
+                # On a GPU, threads: the one sane way to share the device. A
+                # joblib.parallel_config(backend=...) set by the user (e.g. dask) still wins.
+                prefer="threads" if device.type == "cuda" else "processes",
                 reporter=self._reporter(),
             )
         finally:

@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import copy
 import math
+import os
+import shutil
+import tempfile
 import time
 import uuid
 from collections import OrderedDict
@@ -127,14 +130,15 @@ def task_seed(base, *path):
 class TrainingData:
     """Training and validation arrays shipped once to every worker.
 
-    Threads share the arrays; process workers receive them with each task (joblib
-    memory-maps large ones); on a Dask cluster (``joblib.parallel_config(backend="dask")``)
-    they are scattered once per fit (:func:`_scattered_once`). Every worker turns them into
-    tensors once per fit and keeps them, keyed by a token unique to the fit.
+    Threads share the arrays; for process workers (loky, multiprocessing) the arrays are
+    written once per fit to memory-mapped files and tasks carry only their path
+    (:meth:`on_disk`); on a Dask cluster (``joblib.parallel_config(backend="dask")``) they are
+    scattered once per fit (:func:`_shipped_once`). Every worker turns them into tensors
+    once per fit and keeps them, keyed by a token unique to the fit.
     """
 
     _cache: OrderedDict = OrderedDict()
-    _cache_size = 4
+    _cache_size = 2
 
     def __init__(self, X, y, sample_weight, X_val, y_val, val_weight, *, device, dtype):
         self.token = uuid.uuid4().hex
@@ -145,6 +149,38 @@ class TrainingData:
         w = np.ones(len(y_val)) if val_weight is None else np.asarray(val_weight, dtype=float)
         # Kish's effective sample size: what the validation accuracy's noise depends on.
         self.n_val_effective = float(w.sum() ** 2 / max((w**2).sum(), 1e-300))
+        self.files = None
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if self.files is not None:
+            # Pickling the arrays for every task costs more than a short task; workers
+            # read the files instead, and only on their first task of the fit.
+            state["arrays"] = None
+        return state
+
+    @contextmanager
+    def on_disk(self):
+        """Keep a copy of the arrays in files for the duration of the block.
+
+        Tasks pickled inside the block carry the files' paths instead of the arrays, so
+        sending a task to a worker process costs the network's size, not the data's.
+        """
+        folder = tempfile.mkdtemp(prefix="sksurgeon-")
+        try:
+            files = []
+            for k, a in enumerate(self.arrays):
+                if a is None:
+                    files.append(None)
+                    continue
+                path = os.path.join(folder, f"{k}.npy")
+                np.save(path, np.asarray(a), allow_pickle=False)
+                files.append(path)
+            self.files = tuple(files)
+            yield self
+        finally:
+            self.files = None
+            shutil.rmtree(folder, ignore_errors=True)
 
     def tensors(self):
         """``(X, y, w, X_val, y_val, w_val)`` as tensors on the fit's device."""
@@ -158,7 +194,10 @@ class TrainingData:
                     return None
                 return torch.tensor(np.asarray(a), dtype=dtype, device=dev)
 
-            X, y, w, Xv, yv, wv = self.arrays
+            arrays = self.arrays
+            if arrays is None:
+                arrays = [None if f is None else np.load(f, mmap_mode="r") for f in self.files]
+            X, y, w, Xv, yv, wv = arrays
             cached = (
                 conv(X, fdtype),
                 conv(y, torch.int64),
@@ -178,19 +217,29 @@ class TrainingData:
 
 
 @contextmanager
-def _scattered_once(data, prefer):
-    """On a Dask cluster, send ``data`` to the cluster once for the whole fit.
+def _shipped_once(data, n_jobs, prefer):
+    """Send ``data`` to the workers once for the whole fit, however many tasks it has.
 
-    joblib's Dask backend replaces an argument it has a future for (what
-    ``parallel_config(backend="dask", scatter=[...])`` sets up) by that future, so tasks carry
-    a reference and each worker fetches the data at most once per fit; without this every
-    task would pickle the training set anew.
+    For local worker processes the arrays go to files that every worker maps
+    (:meth:`TrainingData.on_disk`). On a Dask cluster they are scattered: joblib's Dask
+    backend replaces an argument it has a future for (what ``parallel_config(backend="dask",
+    scatter=[...])`` sets up) by that future, so tasks carry a reference and each worker
+    fetches the data at most once per fit. Without either, every task would pickle the
+    training set anew. Threads and sequential runs share the arrays and need neither.
     """
     from joblib.parallel import get_active_backend
 
     backend, _ = get_active_backend(prefer=prefer)
+    kind = type(backend).__name__
+    if kind in ("LokyBackend", "MultiprocessingBackend"):
+        if joblib.effective_n_jobs(n_jobs) == 1:
+            yield
+            return
+        with data.on_disk():
+            yield
+        return
     futures = getattr(backend, "data_futures", None)
-    if "Dask" not in type(backend).__name__ or not isinstance(futures, dict):
+    if "Dask" not in kind or not isinstance(futures, dict):
         yield
         return
     futures[id(data)] = backend.client.scatter(data, hash=False)
@@ -500,7 +549,7 @@ def run_surgeon(
     pretrain = min(pretrain, config.max_iter) if surgery_enabled else config.max_iter
 
     with (
-        _scattered_once(data, prefer),
+        _shipped_once(data, n_jobs, prefer),
         _single_thread(),
         joblib.Parallel(n_jobs=n_jobs, prefer=prefer) as parallel,
     ):
