@@ -166,7 +166,8 @@ class TrainingData:
         Tasks pickled inside the block carry the files' paths instead of the arrays, so
         sending a task to a worker process costs the network's size, not the data's.
         """
-        folder = tempfile.mkdtemp(prefix="sksurgeon-")
+        nbytes = sum(np.asarray(a).nbytes for a in self.arrays if a is not None)
+        folder = tempfile.mkdtemp(prefix="sksurgeon-", dir=_memmap_folder(nbytes))
         try:
             files = []
             for k, a in enumerate(self.arrays):
@@ -214,6 +215,26 @@ class TrainingData:
     def release(self):
         """Drop this fit's tensors from the (process-local) cache."""
         TrainingData._cache.pop(self.token, None)
+
+
+def _memmap_folder(nbytes):
+    """Where to put the fit's memory-mapped data: joblib's choice, RAM-backed if it can.
+
+    ``JOBLIB_TEMP_FOLDER`` if set; else ``/dev/shm`` when it has room to spare (writing to
+    RAM is 5x faster here than to disk, and the pages are shared by the workers anyway);
+    else the system's temporary folder (``None``).
+    """
+    folder = os.environ.get("JOBLIB_TEMP_FOLDER")
+    if folder:
+        return folder
+    shm = "/dev/shm"
+    try:
+        st = os.statvfs(shm)
+        if os.access(shm, os.W_OK) and st.f_bavail * st.f_frsize > max(2e9, 4 * nbytes):
+            return shm
+    except OSError:
+        pass
+    return None
 
 
 @contextmanager
@@ -355,6 +376,7 @@ def _retrain_candidate(
 
 def _train_branch(net, state, data, train_config, n_epochs, seed):
     """Worker task: train a branch ``n_epochs`` epochs, recording loss and accuracy."""
+    t0 = time.perf_counter()
     with _task_threads():
         X, y, w, Xv, yv, wv = data.tensors()
         gen = torch.Generator().manual_seed(seed)
@@ -376,6 +398,7 @@ def _train_branch(net, state, data, train_config, n_epochs, seed):
             "losses": losses,
             "accs": accs,
             "n_samples": n_samples,
+            "seconds": time.perf_counter() - t0,
         }
 
 
@@ -419,6 +442,27 @@ def retrain_candidates(parallel, parents, chosen, budgets, data, train_config, c
     for k, r in zip(order, done, strict=True):
         results[k] = r
     return results
+
+
+#: A parallel phase estimated to take less than this (seconds, sequentially) runs in the
+#: calling process: sending tasks to workers and their networks back costs about 0.1 s a
+#: phase on 2 cores (benchmarks/results/parallel.md, small networks), so it only pays for
+#: phases a few times longer. Where a task runs never changes its result.
+MIN_PARALLEL_SECONDS = 0.3
+
+
+class _WorkEstimate:
+    """Seconds a phase would take sequentially, from the pre-training's measured speed.
+
+    A step's cost grows with batch size times parameter count, so one measured rate (seconds
+    per sample and parameter) prices any candidate's or branch's training.
+    """
+
+    def __init__(self, seconds, n_samples, n_params):
+        self.rate = seconds / max(n_samples * n_params, 1)
+
+    def __call__(self, samples_and_params):
+        return self.rate * sum(n * p for n, p in samples_and_params)
 
 
 def memory_slack(tolerance, accuracy, n_val):
@@ -552,6 +596,7 @@ def run_surgeon(
         _shipped_once(data, n_jobs, prefer),
         _single_thread(),
         joblib.Parallel(n_jobs=n_jobs, prefer=prefer) as parallel,
+        joblib.Parallel(n_jobs=1) as in_process,
     ):
         first = _train_branch(net, initial_state, data, train_config, pretrain, task_seed(seed, 0))
         samples += first["n_samples"]
@@ -561,6 +606,13 @@ def run_surgeon(
                 "lower learning_rate_init or scale the inputs"
             )
         history = _history_entries(initial_epoch, first["losses"], first["accs"], first["net"])
+        estimate = _WorkEstimate(
+            first.get("seconds", 0.0), first["n_samples"], surgery.count_parameters(first["net"])
+        )
+
+        def pool_for(work):
+            return parallel if estimate(work) >= MIN_PARALLEL_SECONDS else in_process
+
         for h in history:
             say(f"epoch {h['epoch']}: loss {h['train_loss']:.4f}, val {h['val_accuracy']:.4f}", 2)
         branches = [
@@ -623,8 +675,10 @@ def run_surgeon(
                     min(cap, config.retrain_batches * config.retrain_multipliers[c.operation])
                     for c in chosen
                 ]
+                batch = min(train_config.batch_size, n_train)
+                work = [(nb * batch, c.n_params) for c, nb in zip(chosen, budgets, strict=True)]
                 results = retrain_candidates(
-                    parallel,
+                    pool_for(work),
                     [(branches[c.branch].net, branches[c.branch].state) for c in chosen],
                     chosen,
                     budgets,
@@ -673,8 +727,9 @@ def run_surgeon(
                 winners = viable[: config.n_branches]
                 for e, _, _ in winners:
                     e["selected"] = True
+                race_epochs = step * (config.race_fraction or 1.0)
                 trained = _train_winners(
-                    parallel,
+                    pool_for([(race_epochs * n_train, c.n_params) for _, c, _ in winners]),
                     [r for _, _, r in winners],
                     data,
                     train_config,

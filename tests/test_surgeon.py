@@ -224,8 +224,15 @@ def test_task_seed_depends_on_path_only():
     assert 0 <= task_seed(2**31 - 1, 99) < 2**63
 
 
-@pytest.mark.parametrize("n_jobs,backend", [(1, None), (2, None), (2, "loky")])
-def test_same_random_state_same_model_any_n_jobs(n_jobs, backend):
+@pytest.mark.parametrize(
+    "n_jobs,backend,min_seconds",
+    [(1, None, None), (2, None, None), (2, None, 0.0), (2, "threading", 0.0), (2, "loky", 0.0)],
+)
+def test_same_random_state_same_model_any_n_jobs(n_jobs, backend, min_seconds, monkeypatch):
+    # min_seconds=0 sends every phase to the workers, however short (digits' phases are
+    # short enough that by default they run in the calling process).
+    if min_seconds is not None:
+        monkeypatch.setattr(surgeon_mod, "MIN_PARALLEL_SECONDS", min_seconds)
     X, y = _digits(500)
     kw = dict(hidden_layer_sizes=(12,), max_iter=30, random_state=3, learning_rate_init=0.01)
     ref = SurgeonClassifier(n_jobs=1, **kw).fit(X, y)
@@ -247,3 +254,32 @@ def test_same_random_state_same_model_any_n_jobs(n_jobs, backend):
 
     assert strip(ref.surgery_log_) == strip(other.surgery_log_)
     assert ref.history_ == other.history_
+
+
+def test_training_data_on_disk_ships_paths_not_arrays():
+    import os
+    import pickle
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((3000, 50), dtype=np.float32), rng.integers(0, 3, 3000)
+    data = TrainingData(X, y, None, X[:500], y[:500], None, device="cpu", dtype=torch.float32)
+    full = len(pickle.dumps(data))
+    with data.on_disk():
+        payload = pickle.dumps(data)
+        files = [f for f in data.files if f is not None]
+        assert all(os.path.exists(f) for f in files)
+        assert len(payload) < 2000 < full  # a task carries paths, not 600 kB of data
+        worker_copy = pickle.loads(payload)
+        TrainingData._cache.pop(worker_copy.token, None)  # as in a fresh worker process
+        Xt, yt, wt, Xv, yv, wv = worker_copy.tensors()
+        assert torch.equal(Xt, torch.from_numpy(X)) and torch.equal(yt, torch.from_numpy(y))
+        assert wt is None and wv is None and torch.equal(Xv, torch.from_numpy(X[:500]))
+    assert data.files is None and not any(os.path.exists(f) for f in files)
+    assert len(pickle.dumps(data)) == full  # outside the block the arrays travel again
+    worker_copy.release()
+
+
+def test_work_estimate_scales_with_samples_and_parameters():
+    estimate = surgeon_mod._WorkEstimate(seconds=2.0, n_samples=1000, n_params=100)
+    assert estimate([(1000, 100)]) == pytest.approx(2.0)
+    assert estimate([(500, 100), (1000, 50)]) == pytest.approx(2.0)
