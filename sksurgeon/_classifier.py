@@ -117,9 +117,13 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         every branch the full interval (the paper), which costs about ``n_branches`` times
         the baseline.
     retrain_batches : int, default=25
-        Recuperative training per candidate, in batches, times a per-operation multiplier
-        (identity 1, add neurons 1, add layer 10, remove neurons 10, remove layer 10,
-        truncate 1), capped at one epoch.
+        Recuperative training per candidate, in batches, times a per-operation multiplier,
+        capped at one epoch.
+    retrain_multipliers : dict or None, default=None
+        The multipliers, by operation: ``'identity'``, ``'add_neurons'``, ``'add_layer'``,
+        ``'remove_neurons'``, ``'remove_layer'``, ``'truncate'``; operations left out keep
+        the paper's value (identity 1, add neurons 1, add layer 10, remove neurons 10,
+        remove layer 10, truncate 1), which None keeps for all.
     selection : {'per_type', 'top_n'}, default='per_type'
         Best candidate of each operation type (the paper's setting) or the ``top_n`` best.
     top_n : int, default=6
@@ -142,6 +146,13 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
     remove_method : {'data', 'svd'}, default='data'
         How neurons are removed: keep the most informative neurons and refit the next layer
         by least squares on a training sample (``'data'``), or the paper's SVD projection.
+    add_init : {'random', 'copy'}, default='random'
+        How added neurons start: fresh random incoming weights and zero outgoing weights
+        (``'random'``), or copies of existing neurons (``'copy'``, Net2WiderNet, the
+        paper's). Both keep the network's function. Fresh neurons start learning at once,
+        copies only as they drift apart: from too-small starts on Fashion-MNIST the
+        Surgeon widens more readily and ends higher with ``'random'``
+        (``benchmarks/results/add_init.md``).
     patience : int or None, default=2
         Stop after this many consecutive decision points that had to backtrack; also the
         number of decision points the search may spend beyond ``max_iter`` on backtracks.
@@ -240,6 +251,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         "max_redraws": [Interval(Integral, 0, None, closed="left")],
         "race_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "retrain_batches": [Interval(Integral, 1, None, closed="left")],
+        "retrain_multipliers": [dict, None],
         "selection": [StrOptions({"per_type", "top_n"})],
         "top_n": [Interval(Integral, 1, None, closed="left")],
         "memory": ["boolean"],
@@ -248,6 +260,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         "eps_rel": [Interval(Real, 0, 1, closed="both")],
         "eps_abs": [Interval(Real, 0, None, closed="left")],
         "remove_method": [StrOptions({"data", "svd"})],
+        "add_init": [StrOptions({"random", "copy"})],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "target_score": [Interval(Real, 0, 1, closed="both"), None],
         "n_jobs": [Integral, None],
@@ -281,6 +294,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         max_redraws=2,
         race_fraction=0.5,
         retrain_batches=25,
+        retrain_multipliers=None,
         selection="per_type",
         top_n=6,
         memory=True,
@@ -289,6 +303,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         eps_rel=0.005,
         eps_abs=0.3,
         remove_method="data",
+        add_init="random",
         patience=2,
         target_score=None,
         n_jobs=None,
@@ -318,6 +333,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         self.max_redraws = max_redraws
         self.race_fraction = race_fraction
         self.retrain_batches = retrain_batches
+        self.retrain_multipliers = retrain_multipliers
         self.selection = selection
         self.top_n = top_n
         self.memory = memory
@@ -326,6 +342,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         self.eps_rel = eps_rel
         self.eps_abs = eps_abs
         self.remove_method = remove_method
+        self.add_init = add_init
         self.patience = patience
         self.target_score = target_score
         self.n_jobs = n_jobs
@@ -440,7 +457,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
             max_redraws=self.max_redraws,
             race_fraction=self.race_fraction,
             retrain_batches=self.retrain_batches,
-            retrain_multipliers=dict(RETRAIN_MULTIPLIERS),
+            retrain_multipliers=self._retrain_multipliers(),
             eps_rel=self.eps_rel,
             eps_abs=self.eps_abs,
             selection=self.selection,
@@ -449,6 +466,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
             memory_tolerance=self.memory_tolerance,
             size_weight=self.size_weight,
             remove_method=self.remove_method,
+            add_init=self.add_init,
             patience=self.patience,
             target_score=self.target_score,
         )
@@ -532,6 +550,21 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
             random_state=rng.randint(np.iinfo(np.int32).max),
         )
         return X[idx_tr], y[idx_tr], sw[idx_tr], X[idx_val], y[idx_val], sw[idx_val]
+
+    def _retrain_multipliers(self):
+        multipliers = dict(RETRAIN_MULTIPLIERS)
+        for op, value in (self.retrain_multipliers or {}).items():
+            if op not in multipliers:
+                raise ValueError(
+                    f"retrain_multipliers has an unknown operation {op!r}; "
+                    f"the operations are {sorted(multipliers)}"
+                )
+            if not isinstance(value, Real) or not (0 < value < float("inf")):
+                raise ValueError(
+                    f"retrain_multipliers[{op!r}] must be a positive number, got {value!r}"
+                )
+            multipliers[op] = value
+        return multipliers
 
     def _reporter(self):
         if not self.verbose:

@@ -69,6 +69,7 @@ class SurgeonConfig:
     size_weight: float = 0.0
     remove_method: str = "data"
     add_noise: float = 0.0
+    add_init: str = "random"
     patience: int | None = 2
     target_score: float | None = None
     race_fraction: float | None = 0.5
@@ -299,14 +300,23 @@ class _task_threads:
 
 
 def apply_candidate(
-    net, candidate, *, generator=None, X_sample=None, remove_method="data", noise=0.0
+    net,
+    candidate,
+    *,
+    generator=None,
+    X_sample=None,
+    remove_method="data",
+    noise=0.0,
+    add_init="random",
 ):
     """Build the network a candidate describes (a new module; ``net`` is untouched)."""
     op, layer, amount = candidate.operation, candidate.layer, candidate.amount
     if op == "identity":
         return surgery.identity(net)
     if op == "add_neurons":
-        return surgery.add_neurons(net, layer, amount, noise=noise, generator=generator)
+        return surgery.add_neurons(
+            net, layer, amount, noise=noise, generator=generator, init=add_init
+        )
     if op == "add_layer":
         return surgery.add_layer(net, layer)
     if op == "remove_neurons":
@@ -344,6 +354,7 @@ def _retrain_candidate(
                 X_sample=sample,
                 remove_method=config.remove_method,
                 noise=config.add_noise,
+                add_init=config.add_init,
             )
             probe = Xv[: config.drift_sample]
             out["drift"] = _relative_drift(
@@ -671,8 +682,9 @@ def run_surgeon(
                 if not chosen:
                     break
                 tried |= {c.key for c in chosen}
+                mult = config.retrain_multipliers
                 budgets = [
-                    min(cap, config.retrain_batches * config.retrain_multipliers[c.operation])
+                    min(cap, max(1, round(config.retrain_batches * mult[c.operation])))
                     for c in chosen
                 ]
                 batch = min(train_config.batch_size, n_train)

@@ -39,6 +39,7 @@ fixed.
 """
 
 import copy
+import math
 import operator
 from dataclasses import dataclass
 
@@ -187,7 +188,10 @@ def _draw(kind, shape, generator, like):
     device = generator.device if generator is not None else torch.device("cpu")
     if kind == "randperm":
         return torch.randperm(shape, generator=generator, device=device).to(like.device)
-    out = torch.randn(shape, generator=generator, device=device, dtype=like.dtype)
+    if kind == "rand":
+        out = torch.rand(shape, generator=generator, device=device, dtype=like.dtype)
+    else:
+        out = torch.randn(shape, generator=generator, device=device, dtype=like.dtype)
     return out.to(like.device)
 
 
@@ -422,15 +426,22 @@ def _split_fractions(group_size, split, like):
     return ramp / ramp.sum()
 
 
-def add_neurons(net, layer, n, *, noise=1e-3, generator=None, split="uneven"):
-    """Widen hidden layer ``layer`` by ``n`` units (Net2WiderNet).
+def add_neurons(net, layer, n, *, noise=1e-3, generator=None, split="uneven", init="copy"):
+    """Widen hidden layer ``layer`` by ``n`` units, keeping the function.
 
-    ``n`` existing units are chosen at random from ``generator``, without
-    replacement when ``n <= width`` (when ``n > width`` every unit is copied
-    ``n // width`` times and ``n % width`` of them once more, again at random). Each
-    copy gets the incoming weights and bias of its source unit; the source's
-    *outgoing* weights are divided among the source and its copies so that they sum
-    to the original. The new units are appended after the existing ones.
+    ``init="random"`` gives the new units fresh incoming weights and biases, drawn as
+    :class:`torch.nn.Linear` draws its own (uniform in ``±1/sqrt(in_features)``), and zero
+    outgoing weights: they contribute nothing until training moves their outgoing weights,
+    which it does from the first step, and they differ from every existing unit from the
+    start. ``noise`` and ``split`` do not apply.
+
+    ``init="copy"`` (Net2WiderNet, the paper's operation): ``n`` existing units are
+    chosen at random from ``generator``, without replacement when ``n <= width``
+    (when ``n > width`` every unit is copied ``n // width`` times and ``n % width``
+    of them once more, again at random). Each copy gets the incoming weights and
+    bias of its source unit; the source's *outgoing* weights are divided among the
+    source and its copies so that they sum to the original. The new units are
+    appended after the existing ones.
 
     Copies that share incoming and outgoing weights receive identical gradients and
     stay identical forever, adding no capacity. Two things break the symmetry:
@@ -444,8 +455,10 @@ def add_neurons(net, layer, n, *, noise=1e-3, generator=None, split="uneven"):
       changes the function slightly, by roughly ``noise`` relative to one unit's
       contribution.
 
-    Exactness: exact (rounding only) for every activation when ``noise=0``, with
-    either split. Cost: ``O(n * (in + out))`` beyond copying the network.
+    Exactness: ``init="random"``: exact for every activation (the new units' outgoing
+    weights are zero). ``init="copy"``: exact (rounding only) for every activation when
+    ``noise=0``, with either split. Cost: ``O(n * (in + out))`` beyond copying the
+    network.
 
     Parameters
     ----------
@@ -461,6 +474,9 @@ def add_neurons(net, layer, n, *, noise=1e-3, generator=None, split="uneven"):
     split : {"uneven", "even"}, default="uneven"
         How the outgoing weights are divided. ``"even"`` with ``noise=0`` reproduces
         plain Net2Net, whose copies never diverge.
+    init : {"copy", "random"}, default="copy"
+        Copies of existing units (Net2WiderNet) or fresh units with zero outgoing
+        weights.
 
     Returns
     -------
@@ -485,10 +501,22 @@ def add_neurons(net, layer, n, *, noise=1e-3, generator=None, split="uneven"):
         raise ValueError(f"noise must be a finite float >= 0, got {noise}")
     if split not in ("uneven", "even"):
         raise ValueError(f"split must be 'uneven' or 'even', got {split!r}")
+    if init not in ("copy", "random"):
+        raise ValueError(f"init must be 'copy' or 'random', got {init!r}")
 
     layers = _unpack(net)
     cur, nxt = layers[layer], layers[layer + 1]
     width = cur.weight.shape[0]
+    if init == "random":
+        fan_in = cur.weight.shape[1]
+        bound = 1.0 / math.sqrt(fan_in)
+        fresh = _draw("rand", (n, fan_in + 1), generator, cur.weight) * (2 * bound) - bound
+        cur.weight = torch.cat([cur.weight, fresh[:, :fan_in]])
+        if cur.bias is not None:
+            cur.bias = torch.cat([cur.bias, fresh[:, fan_in]])
+        zeros = nxt.weight.new_zeros((nxt.weight.shape[0], n))
+        nxt.weight = torch.cat([nxt.weight, zeros], dim=1)
+        return _pack(layers, net.training)
 
     reps, rest = divmod(n, width)
     perm = _draw("randperm", width, generator, cur.weight)

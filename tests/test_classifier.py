@@ -211,12 +211,45 @@ def test_cuda_without_gpu_is_a_clear_error(iris, monkeypatch):
         ({"validation_fraction": 1.0}, "validation_fraction"),
         ({"size_weight": -1}, "size_weight"),
         ({"selection": "best"}, "selection"),
+        ({"add_init": "zeros"}, "add_init"),
+        ({"retrain_multipliers": [1, 2]}, "retrain_multipliers"),
     ],
 )
 def test_invalid_parameters_name_the_parameter(iris, params, name):
     X, y = iris
     with pytest.raises(InvalidParameterError, match=re.escape(f"'{name}' parameter")):
         SurgeonClassifier(**params).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "multipliers,message",
+    [
+        ({"add_neuron": 2}, "unknown operation 'add_neuron'"),
+        ({"add_layer": 0}, r"retrain_multipliers\['add_layer'\] must be a positive number"),
+        ({"truncate": "x"}, "must be a positive number"),
+    ],
+)
+def test_invalid_retrain_multipliers(iris, multipliers, message):
+    X, y = iris
+    with pytest.raises(ValueError, match=message):
+        SurgeonClassifier(retrain_multipliers=multipliers).fit(X, y)
+
+
+def test_retrain_multipliers_set_the_budgets(iris):
+    X, y = iris
+    clf = SurgeonClassifier(
+        hidden_layer_sizes=(4,),
+        max_iter=6,
+        interval=2,
+        retrain_batches=3,
+        retrain_multipliers={"identity": 2, "add_layer": 0.5},
+        batch_size=8,  # budgets are capped at one epoch: 17 batches here
+        random_state=0,
+    ).fit(X, y)
+    budgets = {e["operation"]: e["retrain_batches"] for e in clf.surgery_log_}
+    assert budgets["identity"] == 6
+    assert budgets.get("add_layer", 2) == 2  # round(1.5)
+    assert budgets.get("add_neurons", 3) == 3  # the paper's 1 kept
 
 
 @pytest.mark.parametrize("sizes", [(0,), (), (3, -1), "ten"])

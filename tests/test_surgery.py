@@ -204,6 +204,47 @@ def len_out(net):
     return net[-1].out_features
 
 
+@given(mlps(), st.data())
+@fast
+def test_add_neurons_random_init_exact_and_fresh(case, data):
+    net, seed = case
+    layer = data.draw(st.integers(0, n_hidden(net) - 1))
+    n = data.draw(st.integers(1, 25))
+    snap = snapshot(net)
+    # seed + 1: the net was built from `seed`, and the same stream would redraw its rows
+    g = torch.Generator().manual_seed(seed + 1)
+    new = S.add_neurons(net, layer, n, generator=g, init="random")
+
+    widths = S.hidden_widths(net)
+    widths[layer] += n
+    assert S.hidden_widths(new) == widths
+    assert S.count_parameters(new) == expected_params(net[0].in_features, widths, len_out(net))
+    # Exact for every activation: the new units' outgoing weights are zero.
+    assert rel_change(new, net, inputs(net, seed=seed)) <= tol(net)
+    cur, nxt = new[2 * layer], new[2 * layer + 2]
+    m, fan_in = net[2 * layer].weight.shape
+    assert torch.equal(nxt.weight[:, m:], torch.zeros_like(nxt.weight[:, m:]))
+    torch.testing.assert_close(cur.weight[:m], net[2 * layer].weight, rtol=0, atol=0)
+    fresh = cur.weight[m:]
+    bound = 1 / fan_in**0.5
+    assert fresh.abs().max() <= bound
+    if cur.bias is not None:
+        assert cur.bias[m:].abs().max() <= bound
+    # Fresh units, not copies: no new row equals an existing one.
+    assert not any((net[2 * layer].weight == row).all(dim=1).any() for row in fresh)
+    assert_independent(new, net)
+    assert_untouched(net, snap)
+
+
+def test_add_neurons_random_init_learns_from_the_first_steps():
+    """Fresh units get outgoing gradient at once and incoming gradient right after."""
+    net = S.build_mlp(5, [6, 4], 3, "relu", generator=torch.Generator().manual_seed(3))
+    new = S.add_neurons(net, 0, 4, init="random", generator=torch.Generator().manual_seed(0))
+    trained = _train(copy.deepcopy(new))
+    assert trained[2].weight[:, 6:].detach().abs().max() > 1e-4
+    assert (trained[0].weight[6:] - new[0].weight[6:]).detach().abs().max() > 1e-4
+
+
 @given(mlps(dtypes=[torch.float64]), st.integers(1, 8))
 @fast
 def test_add_neurons_noise_is_small_but_real(case, n):
@@ -575,6 +616,7 @@ def _net():
         (lambda m: S.add_neurons(m, 0, 1, noise=-1.0), "noise"),
         (lambda m: S.add_neurons(m, 0, 1, noise=float("nan")), "noise"),
         (lambda m: S.add_neurons(m, 0, 1, split="odd"), "split"),
+        (lambda m: S.add_neurons(m, 0, 1, init="zeros"), "init must be 'copy' or 'random'"),
         (lambda m: S.add_layer(m, 2), r"\[0, 1\]"),
         (lambda m: S.remove_neurons(m, 0, 5), r"n must be in \[1, 4\], got 5"),
         (lambda m: S.remove_neurons(m, 1, 0), r"n must be in \[1, 2\]"),
