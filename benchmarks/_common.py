@@ -39,6 +39,17 @@ def fashion_mnist(n_train=None, seed=0):
     return X, y, Xt, yt
 
 
+def parse_params(items):
+    """``["max_iter=300", "size_weight=0.01"]`` -> dict, values as Python literals."""
+    import ast
+
+    out = {}
+    for item in items:
+        key, value = item.split("=", 1)
+        out[key] = ast.literal_eval(value)
+    return out
+
+
 def machine():
     import sklearn
     import torch

@@ -27,7 +27,7 @@ import warnings
 from functools import partial
 
 import numpy as np
-from _common import RESULTS, data_dir, header, write
+from _common import RESULTS, data_dir, header, parse_params, write
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.neural_network import MLPClassifier
@@ -76,7 +76,15 @@ def main():
     ap.add_argument(
         "--max-train", type=int, default=None, help="subsample training sets larger than this"
     )
+    ap.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="PARAM=VALUE",
+        help="extra SurgeonClassifier parameters for the Surgeon fits (not the baseline)",
+    )
     args = ap.parse_args()
+    surgeon_params = parse_params(args.set)
     names = args.datasets or (DATASETS[:3] if args.quick else DATASETS)
     seeds = args.seeds[:1] if args.quick else args.seeds
     max_train = args.max_train or (3000 if args.quick else None)
@@ -86,7 +94,8 @@ def main():
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     models = {
         "surgeon": lambda s: make_pipeline(
-            StandardScaler(), SurgeonClassifier(START, random_state=s, n_jobs=args.n_jobs)
+            StandardScaler(),
+            SurgeonClassifier(START, random_state=s, n_jobs=args.n_jobs, **surgeon_params),
         ),
         "grid MLP": lambda s: GridSearchCV(
             make_pipeline(StandardScaler(), MLPClassifier(random_state=s)),
@@ -135,7 +144,8 @@ def main():
     labels = list(models)
     out = [
         header("Surgeon against a grid search over topologies (PMLB)"),
-        f"Seeds {seeds}; start topology {START}; n_jobs={args.n_jobs}; "
+        f"Seeds {seeds}; start topology {START}; "
+        f"Surgeon parameters {surgeon_params or 'defaults'}; n_jobs={args.n_jobs}; "
         f"training sets capped at {max_train or 'no cap'} samples. Accuracy and CPU seconds "
         "are means over seeds.",
         "",

@@ -26,7 +26,7 @@ import statistics
 import time
 
 import numpy as np
-from _common import RESULTS, data_dir, header, write
+from _common import RESULTS, data_dir, header, parse_params, write
 
 from sksurgeon import SurgeonClassifier
 from sksurgeon.datasets import load_fashion_mnist, load_mnist
@@ -91,9 +91,7 @@ def main():
         params.update(max_iter=20, interval=5)
         seeds = seeds[:1]
     extra = {}
-    for item in args.set:
-        k, v = item.split("=", 1)
-        extra[k] = eval(v, {}, {})  # noqa: S307 - command-line literals only
+    extra.update(parse_params(args.set))
     rows = []
     for topo in args.topologies:
         for seed in seeds:

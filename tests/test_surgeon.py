@@ -283,3 +283,47 @@ def test_work_estimate_scales_with_samples_and_parameters():
     estimate = surgeon_mod._WorkEstimate(seconds=2.0, n_samples=1000, n_params=100)
     assert estimate([(1000, 100)]) == pytest.approx(2.0)
     assert estimate([(500, 100), (1000, 50)]) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(
+    "accs,slack,winner",
+    [
+        ((0.80, 0.803), 0.005, 0),  # the big one leads by noise: the small one finishes
+        ((0.80, 0.820), 0.005, 1),  # clearly better: the big one finishes
+        ((0.80, 0.803), 0.0, 1),  # no slack: the leader by score, as the paper would
+    ],
+)
+def test_race_finisher_is_the_smallest_within_noise_of_the_leader(
+    accs, slack, winner, monkeypatch
+):
+    nets = [surgery.build_mlp(4, [3], 2), surgery.build_mlp(4, [30], 2)]  # small, big
+    finished = []
+
+    def fake_branch(net, state, data, train_config, n_epochs, seed):
+        k = next(i for i, m in enumerate(nets) if m is net)
+        if n_epochs == 7:  # after the race (3 of 10 epochs): only the finisher
+            finished.append(k)
+        return {
+            "diverged": False,
+            "net": net,
+            "state": None,
+            "losses": [0.0] * n_epochs,
+            "accs": [accs[k]] * n_epochs,
+            "n_samples": 1,
+        }
+
+    monkeypatch.setattr(surgeon_mod, "_train_branch", fake_branch)
+    out = surgeon_mod._train_winners(
+        lambda tasks: [f(*a, **kw) for f, a, kw in tasks],
+        [{"net": m, "state": None} for m in nets],
+        None,
+        None,
+        10,
+        0.3,
+        lambda *p: 0,
+        lambda k, acc: acc + math.exp(acc - 0.79),  # Eq. 16 without a size term
+        None,
+        tie_slack=slack,
+    )
+    assert finished == [winner]
+    assert not out[winner].get("raced_out") and out[1 - winner]["raced_out"]
