@@ -497,26 +497,14 @@ def _race_score(candidates, branches, size_weight, k, accuracy):
 
 
 def _train_winners(
-    parallel,
-    results,
-    data,
-    train_config,
-    step,
-    race_fraction,
-    seed_of,
-    score_of,
-    give_up_below,
-    tie_slack=0.0,
+    parallel, results, data, train_config, step, race_fraction, seed_of, score_of, give_up_below
 ):
     """Train the selected candidates to the next decision point.
 
     Without a race every one trains ``step`` epochs (the paper). With ``race_fraction`` all
-    train that fraction of the step, and only one finishes the step: successive halving,
-    which keeps the diversity of several branches at about half their cost. The finisher is
-    the smallest branch whose accuracy is within ``tie_slack`` (the validation accuracy's
-    noise) of the leader by score (Eq. 16): the one-standard-error rule of model selection,
-    so that a bigger network has to be better by more than noise to win, while one that is
-    clearly better (a too-small network widened) still does.
+    train that fraction of the step, and only the one with the best score (Eq. 16 on the
+    accuracy reached; fewer parameters on ties) finishes the step: successive halving,
+    which keeps the diversity of several branches at about half their cost.
     ``score_of(k, accuracy)`` scores result ``k``. When even the race's leader is below
     ``give_up_below`` (the memory threshold) halfway, the try is abandoned there: a branch
     that has not recovered the previous best accuracy after half the interval rarely does,
@@ -535,15 +523,15 @@ def _train_winners(
     alive = [k for k, t in enumerate(trained) if not t["diverged"]]
     if not alive:
         return trained
-    size = {k: surgery.count_parameters(trained[k]["net"]) for k in alive}
-    leader = min(alive, key=lambda k: (-score_of(k, trained[k]["accs"][-1]), size[k]))
-    par = trained[leader]["accs"][-1] - tie_slack
     best = min(
-        (k for k in alive if trained[k]["accs"][-1] >= par),
-        key=lambda k: (size[k], -score_of(k, trained[k]["accs"][-1])),
+        alive,
+        key=lambda k: (
+            -score_of(k, trained[k]["accs"][-1]),
+            surgery.count_parameters(trained[k]["net"]),
+        ),
     )
     t = trained[best]
-    if give_up_below is not None and trained[leader]["accs"][-1] < give_up_below:
+    if give_up_below is not None and t["accs"][-1] < give_up_below:
         return [{**r, "abandoned": not r["diverged"]} for r in trained]
     rest = _train_branch(t["net"], t["state"], data, train_config, step - first, seed_of(4))
     merged = {
@@ -762,7 +750,6 @@ def run_surgeon(
                     partial(task_seed, seed, decision, attempt),
                     partial(_race_score, [c for _, c, _ in winners], branches, config.size_weight),
                     threshold if config.memory else None,
-                    tie_slack=best_prev - threshold,
                 )
                 new_branches = []
                 for (e, c, _), t in zip(winners, trained, strict=True):

@@ -286,16 +286,14 @@ def test_work_estimate_scales_with_samples_and_parameters():
 
 
 @pytest.mark.parametrize(
-    "accs,slack,winner",
+    "accs,winner",
     [
-        ((0.80, 0.803), 0.005, 0),  # the big one leads by noise: the small one finishes
-        ((0.80, 0.820), 0.005, 1),  # clearly better: the big one finishes
-        ((0.80, 0.803), 0.0, 1),  # no slack: the leader by score, as the paper would
+        ((0.80, 0.803), 1),  # the leader by Eq. 16 finishes, however big
+        ((0.80, 0.80), 0),  # on a tie the smaller one does
+        ((0.81, 0.80), 0),
     ],
 )
-def test_race_finisher_is_the_smallest_within_noise_of_the_leader(
-    accs, slack, winner, monkeypatch
-):
+def test_race_finisher_is_the_leader_by_score(accs, winner, monkeypatch):
     nets = [surgery.build_mlp(4, [3], 2), surgery.build_mlp(4, [30], 2)]  # small, big
     finished = []
 
@@ -323,7 +321,6 @@ def test_race_finisher_is_the_smallest_within_noise_of_the_leader(
         lambda *p: 0,
         lambda k, acc: acc + math.exp(acc - 0.79),  # Eq. 16 without a size term
         None,
-        tie_slack=slack,
     )
     assert finished == [winner]
     assert not out[winner].get("raced_out") and out[1 - winner]["raced_out"]
