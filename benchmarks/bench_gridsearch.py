@@ -81,7 +81,7 @@ def main():
         nargs="*",
         default=[],
         metavar="PARAM=VALUE",
-        help="extra SurgeonClassifier parameters for the Surgeon fits (not the baseline)",
+        help="also fit a Surgeon with these parameters (reported next to the defaults)",
     )
     args = ap.parse_args()
     surgeon_params = parse_params(args.set)
@@ -92,11 +92,20 @@ def main():
     if root is None:
         raise SystemExit("PMLB data not found under $SKSURGEON_DATA or ../shared/data")
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    surgeons = {"surgeon": {}}
+    if surgeon_params:
+        surgeons["surgeon " + " ".join(args.set)] = surgeon_params
     models = {
-        "surgeon": lambda s: make_pipeline(
-            StandardScaler(),
-            SurgeonClassifier(START, random_state=s, n_jobs=args.n_jobs, **surgeon_params),
-        ),
+        label: partial(
+            lambda s, params: make_pipeline(
+                StandardScaler(),
+                SurgeonClassifier(START, random_state=s, n_jobs=args.n_jobs, **params),
+            ),
+            params=params,
+        )
+        for label, params in surgeons.items()
+    }
+    models |= {
         "grid MLP": lambda s: GridSearchCV(
             make_pipeline(StandardScaler(), MLPClassifier(random_state=s)),
             {"mlpclassifier__hidden_layer_sizes": GRID},
@@ -124,7 +133,7 @@ def main():
             for label, make in models.items():
                 model, acc, cpu, wall = measure(partial(make, seed), X_tr, y_tr, X_te, y_te)
                 extra = ""
-                if label == "surgeon":
+                if label in surgeons:
                     extra = "-".join(map(str, model[-1].hidden_layer_sizes_))
                 elif label == "grid MLP":
                     extra = "-".join(
@@ -144,17 +153,18 @@ def main():
     labels = list(models)
     out = [
         header("Surgeon against a grid search over topologies (PMLB)"),
-        f"Seeds {seeds}; start topology {START}; "
-        f"Surgeon parameters {surgeon_params or 'defaults'}; n_jobs={args.n_jobs}; "
+        f"Seeds {seeds}; start topology {START}; n_jobs={args.n_jobs}; "
         f"training sets capped at {max_train or 'no cap'} samples. Accuracy and CPU seconds "
         "are means over seeds.",
         "",
         "| data set | "
         + " | ".join(f"{m} acc | {m} CPU s" for m in labels)
-        + " | surgeon topologies | grid choices |",
-        "|---|" + "---|---|" * len(labels) + "---|---|",
+        + "".join(f" | {m} topologies" for m in surgeons)
+        + " | grid choices |",
+        "|---|" + "---|---|" * len(labels) + "---|" * len(surgeons) + "---|",
     ]
-    acc_gap, cpu_ratio = [], []
+    acc_gap = {m: [] for m in surgeons}
+    cpu_ratio = {m: [] for m in surgeons}
     for name in names:
         cells = []
         stats = {}
@@ -162,18 +172,23 @@ def main():
             r = [row for row in rows if row[0] == name and row[2] == m]
             stats[m] = (statistics.mean(x[3] for x in r), statistics.mean(x[4] for x in r))
             cells.append(f"{stats[m][0]:.4f} | {stats[m][1]:.1f}")
-        acc_gap.append(stats["surgeon"][0] - stats["grid MLP"][0])
-        cpu_ratio.append(stats["surgeon"][1] / stats["grid MLP"][1])
-        tops = "; ".join(r[6] for r in rows if r[0] == name and r[2] == "surgeon")
+        tops = []
+        for m in surgeons:
+            acc_gap[m].append(stats[m][0] - stats["grid MLP"][0])
+            cpu_ratio[m].append(stats[m][1] / stats["grid MLP"][1])
+            tops.append("; ".join(r[6] for r in rows if r[0] == name and r[2] == m))
         grid = "; ".join(r[6] for r in rows if r[0] == name and r[2] == "grid MLP")
-        out.append(f"| {name} | " + " | ".join(cells) + f" | {tops} | {grid} |")
+        out.append(f"| {name} | " + " | ".join(cells + tops) + f" | {grid} |")
+    out.append("")
+    for m in surgeons:
+        out += [
+            f"{m} minus grid search, mean test accuracy over data sets: "
+            f"{100 * np.mean(acc_gap[m]):+.2f} points (goal: >= -1); "
+            f"CPU time / grid search CPU time, median over data sets: "
+            f"{statistics.median(cpu_ratio[m]):.3f} (goal: <= 0.333).",
+            "",
+        ]
     out += [
-        "",
-        f"Surgeon minus grid search, mean test accuracy over data sets: "
-        f"{100 * np.mean(acc_gap):+.2f} points (goal: >= -1).",
-        f"Surgeon CPU time / grid search CPU time, median over data sets: "
-        f"{statistics.median(cpu_ratio):.3f} (goal: <= 0.333).",
-        "",
         f"Per-run figures: `benchmarks/results/{tag}.csv`.",
     ]
     write(f"{tag}.md", "\n".join(out) + "\n")
