@@ -399,7 +399,13 @@ def _train_branch(net, state, data, train_config, n_epochs, seed):
             n_samples += res.n_samples
             state = res.state
             if res.diverged:
-                return {"diverged": True, "n_samples": n_samples, "losses": losses, "accs": accs}
+                return {
+                    "diverged": True,
+                    "n_samples": n_samples,
+                    "losses": losses,
+                    "accs": accs,
+                    "seconds": time.perf_counter() - t0,
+                }
             losses.append(res.epoch_losses[-1])
             accs.append(accuracy(net, Xv, yv, sample_weight=wv))
         return {
@@ -618,7 +624,7 @@ def run_surgeon(
             )
         history = _history_entries(initial_epoch, first["losses"], first["accs"], first["net"])
         estimate = _WorkEstimate(
-            first.get("seconds", 0.0), first["n_samples"], surgery.count_parameters(first["net"])
+            first["seconds"], first["n_samples"], surgery.count_parameters(first["net"])
         )
 
         def pool_for(work):

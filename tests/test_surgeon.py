@@ -42,6 +42,7 @@ class Script:
             "losses": [1.0] * n_epochs,
             "accs": [acc] * n_epochs,
             "n_samples": 0,
+            "seconds": 0.0,  # no measured speed: every phase runs in the calling process
         }
 
     def retrain(self, parent, parent_state, candidate, data, train_config, n_batches, seed, cfg):
