@@ -80,6 +80,11 @@ def main():
         metavar="PARAM=VALUE",
         help="extra SurgeonClassifier parameters for the Surgeon fits",
     )
+    ap.add_argument(
+        "--tag",
+        default="",
+        help="suffix of the result files (keeps a --set variant from replacing the main table)",
+    )
     args = ap.parse_args()
 
     X, y, Xt, yt = load(args.dataset)
@@ -124,7 +129,11 @@ def main():
                 )
             rows.append((topo, seed, cell))
 
-    tag = f"table3_{args.dataset}_{args.config}" + ("_quick" if args.quick else "")
+    tag = (
+        f"table3_{args.dataset}_{args.config}"
+        + ("_quick" if args.quick else "")
+        + (f"_{args.tag}" if args.tag else "")
+    )
     with open(RESULTS / f"{tag}.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(

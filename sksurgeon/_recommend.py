@@ -151,19 +151,35 @@ def operation_scores(n_removable, width, position, n_hidden):
     }
 
 
-def candidate_score(accuracy, accuracy_gain, param_fraction, size_weight=1.0):
-    """Composite score of a retrained candidate, Eq. 16: ``a + exp(da) / exp(size_weight * df)``.
+def candidate_score(
+    accuracy,
+    accuracy_gain,
+    param_fraction,
+    size_weight=1.0,
+    *,
+    growth_per_sample=0.0,
+    growth_cost=0.0,
+):
+    """Composite score of a retrained candidate, Eq. 16 with an optional growth price.
 
-    ``size_weight=1`` is the paper's score. It punishes growth of a layer fed by many inputs
-    so hard that a too-small first layer practically never widens; a smaller weight trades
-    parameter count for accuracy more readily.
+    ``a + exp(da - size_weight * df - growth_cost * max(growth_per_sample, 0))``.
+    ``size_weight=1`` and ``growth_cost=0`` is the paper's score. The paper's price of size
+    is relative to the parent, so it punishes growth of a layer fed by many inputs so hard
+    that a too-small first layer practically never widens, and it charges a 10-unit and a
+    300-unit layer the same for doubling. ``growth_cost`` prices growth in absolute terms
+    instead: parameters *added per training sample* (``growth_per_sample``), an accuracy cost
+    in the spirit of BIC. Growing a 10-unit first layer on 54,000 samples by 20 units adds
+    0.3 parameters per sample; doubling a 300-unit one adds 5.
 
     Examples
     --------
     >>> round(candidate_score(0.6023, 0.0274, 0.9977), 3)  # Table 1, 'Remove layer'
     0.981
+    >>> round(candidate_score(0.9, 0.002, 2.0, 0.0, growth_per_sample=5.0, growth_cost=0.01), 3)
+    1.853
     """
-    return accuracy + math.exp(accuracy_gain - size_weight * param_fraction)
+    price = size_weight * param_fraction + growth_cost * max(growth_per_sample, 0.0)
+    return accuracy + math.exp(accuracy_gain - price)
 
 
 def _layer_shapes(net):

@@ -11,8 +11,10 @@ Consecutive backtracks mean that neither surgery nor more training helps any mor
 compute).
 
 Every task (candidate retraining, branch training) carries its own seed derived from
-``random_state`` and its place in the search, and runs with one intra-op thread, so the result
-does not depend on ``n_jobs`` or on the order in which tasks finish.
+``random_state`` and its place in the search, and parallel tasks run with one intra-op thread,
+so the result does not depend on ``n_jobs`` or on the order in which tasks finish. Legs that
+train alone (pre-training, the race's finishing leg, the whole baseline) always run in the
+calling process with its torch thread count, whatever ``n_jobs`` is.
 """
 
 from __future__ import annotations
@@ -67,12 +69,14 @@ class SurgeonConfig:
     n_random: int = 1
     memory: bool = True
     size_weight: float = 0.0
+    growth_cost: float = 0.0
     remove_method: str = "data"
     add_noise: float = 0.0
     add_init: str = "random"
     patience: int | None = 2
     target_score: float | None = None
     race_fraction: float | None = 0.5
+    prune_margin: float | None = 0.02
     memory_tolerance: float | str = "auto"
     n_data_sample: int = 1024
     drift_sample: int = 512
@@ -275,25 +279,36 @@ class _single_thread:
     """Run torch with one intra-op thread while a fit searches.
 
     Results must not depend on ``n_jobs``, and matrix products give bit-different results
-    with different thread counts, so every task runs single-threaded wherever it runs; the
-    parallelism is across tasks. The setting is process-wide, so it is made once around the
-    whole search (tasks in threads share it) and restored at the end.
+    with different thread counts, so every parallel task runs single-threaded wherever it
+    runs; the parallelism is across tasks. The setting is process-wide, so it is made once
+    around the whole search (tasks in threads share it) and restored at the end. ``saved``
+    is the caller's thread count, which the legs that train alone use (:class:`_task_threads`).
     """
 
     def __enter__(self):
         self.saved = torch.get_num_threads()
         torch.set_num_threads(1)
+        return self
 
     def __exit__(self, *exc):
         torch.set_num_threads(self.saved)
 
 
 class _task_threads:
-    """In a worker process, switch to one intra-op thread (and stay: the worker is ours)."""
+    """Switch to ``n`` intra-op threads for a task (1 in a worker process, and stay there).
+
+    Legs that train alone in the calling process (pre-training, the race's finishing leg,
+    the baseline) run while no other task does, with the caller's thread count: they run
+    there whatever ``n_jobs`` is, so their result does not depend on it either. Every task
+    sets its own count on entry, so none needs restoring.
+    """
+
+    def __init__(self, n=1):
+        self.n = n
 
     def __enter__(self):
-        if torch.get_num_threads() != 1:
-            torch.set_num_threads(1)
+        if torch.get_num_threads() != self.n:
+            torch.set_num_threads(self.n)
 
     def __exit__(self, *exc):
         return False
@@ -336,9 +351,22 @@ def _relative_drift(before, after):
 
 
 def _retrain_candidate(
-    parent, parent_state, candidate, data, train_config, n_batches, seed, config
+    parent,
+    parent_state,
+    candidate,
+    data,
+    train_config,
+    n_batches,
+    seed,
+    config,
+    parent_accuracy=None,
 ):
-    """Worker task: build one candidate, measure its drift, retrain it briefly."""
+    """Worker task: build one candidate, measure its drift, retrain it briefly.
+
+    A long retraining is checked after its first ``config.retrain_batches`` batches: a
+    candidate still more than ``config.prune_margin`` below its parent's validation accuracy
+    (``parent_accuracy``) there is hopeless (:func:`prune_checkpoint`) and stops.
+    """
     with _task_threads():
         X, y, w, Xv, yv, wv = data.tensors()
         # Separate streams: how much shuffling draws must not change the surgery's choices.
@@ -363,21 +391,34 @@ def _retrain_candidate(
             out["acc_before"] = accuracy(net, Xv, yv, sample_weight=wv)
             # Identity keeps its optimiser state; any other surgery changes the shapes.
             state = copy.deepcopy(parent_state) if candidate.operation == "identity" else None
-            res = train(
-                net,
-                X,
-                y,
-                train_config,
-                generator=gen,
-                n_batches=n_batches,
-                sample_weight=w,
-                state=state,
-            )
-            out["n_samples"] = res.n_samples
-            if res.diverged:
-                out["status"] = "diverged"
-                return out
-            out["acc_after"] = accuracy(net, Xv, yv, sample_weight=wv)
+            checkpoint = prune_checkpoint(config, n_batches, parent_accuracy)
+            done = 0
+            for leg in (checkpoint, n_batches - checkpoint):
+                if leg == 0:
+                    continue
+                res = train(
+                    net,
+                    X,
+                    y,
+                    train_config,
+                    generator=gen,
+                    n_batches=leg,
+                    sample_weight=w,
+                    state=state,
+                )
+                state, done = res.state, done + leg
+                out["n_samples"] += res.n_samples
+                if res.diverged:
+                    out["status"] = "diverged"
+                    return out
+                out["acc_after"] = accuracy(net, Xv, yv, sample_weight=wv)
+                if done < n_batches and out["acc_after"] < parent_accuracy - config.prune_margin:
+                    out["status"] = (
+                        f"pruned after {done} of {n_batches} batches: "
+                        f"{out['acc_after']:.4f} < parent {parent_accuracy:.4f} "
+                        f"- {config.prune_margin:g}"
+                    )
+                    return out
             out["net"], out["state"] = net, res.state
             out["status"] = "ok"
         except Exception as exc:  # a crashing candidate is dropped and logged, never fatal
@@ -385,10 +426,26 @@ def _retrain_candidate(
         return out
 
 
-def _train_branch(net, state, data, train_config, n_epochs, seed):
+def prune_checkpoint(config, n_batches, parent_accuracy):
+    """Batches after which a candidate's retraining is checked for hopelessness.
+
+    Long retrainings only (more than ``config.retrain_batches``: adding or removing a layer,
+    removing neurons, at the paper's multipliers), checked after ``config.retrain_batches``;
+    ``n_batches`` (no check) when pruning is off or the parent's accuracy is unknown.
+    """
+    if (
+        config.prune_margin is None
+        or parent_accuracy is None
+        or n_batches <= config.retrain_batches
+    ):
+        return n_batches
+    return config.retrain_batches
+
+
+def _train_branch(net, state, data, train_config, n_epochs, seed, n_threads=1):
     """Worker task: train a branch ``n_epochs`` epochs, recording loss and accuracy."""
     t0 = time.perf_counter()
-    with _task_threads():
+    with _task_threads(n_threads):
         X, y, w, Xv, yv, wv = data.tensors()
         gen = torch.Generator().manual_seed(seed)
         losses, accs, n_samples = [], [], 0
@@ -434,13 +491,26 @@ def _history_entries(start_epoch, losses, accs, net):
     ]
 
 
-def retrain_candidates(parallel, parents, chosen, budgets, data, train_config, config, seed_of):
+def retrain_candidates(
+    parallel,
+    parents,
+    chosen,
+    budgets,
+    data,
+    train_config,
+    config,
+    seed_of,
+    parent_accuracies=None,
+):
     """The candidate phase: build and retrain every chosen candidate, in parallel.
 
     Longest tasks are dispatched first so that the workers finish together (LPT order);
     each task's seed follows the candidate, not the dispatch order, and results come back
-    in the order of ``chosen``.
+    in the order of ``chosen``. With ``parent_accuracies`` (one per candidate), hopeless
+    candidates stop early (see :func:`_retrain_candidate`).
     """
+    if parent_accuracies is None:
+        parent_accuracies = [None] * len(chosen)
     order = sorted(range(len(chosen)), key=lambda k: -budgets[k])
     done = parallel(
         joblib.delayed(_retrain_candidate)(
@@ -452,6 +522,7 @@ def retrain_candidates(parallel, parents, chosen, budgets, data, train_config, c
             budgets[k],
             seed_of(k),
             config,
+            parent_accuracies[k],
         )
         for k in order
     )
@@ -495,15 +566,35 @@ def memory_slack(tolerance, accuracy, n_val):
     return float(tolerance)
 
 
-def _race_score(candidates, branches, size_weight, k, accuracy):
+def _score(config, n_train, candidate, accuracy, parent_accuracy):
+    """Eq. 16 (with ``config``'s size prices) of ``candidate`` at ``accuracy``."""
+    return candidate_score(
+        accuracy,
+        accuracy - parent_accuracy,
+        candidate.param_fraction,
+        config.size_weight,
+        growth_per_sample=(candidate.n_params - candidate.parent_n_params) / n_train,
+        growth_cost=config.growth_cost,
+    )
+
+
+def _race_score(candidates, branches, config, n_train, k, accuracy):
     """Eq. 16 for candidate ``k`` having reached ``accuracy`` in the branch race."""
     c = candidates[k]
-    parent = branches[c.branch]
-    return candidate_score(accuracy, accuracy - parent.val_accuracy, c.param_fraction, size_weight)
+    return _score(config, n_train, c, accuracy, branches[c.branch].val_accuracy)
 
 
 def _train_winners(
-    parallel, results, data, train_config, step, race_fraction, seed_of, score_of, give_up_below
+    parallel,
+    results,
+    data,
+    train_config,
+    step,
+    race_fraction,
+    seed_of,
+    score_of,
+    give_up_below,
+    solo_threads=1,
 ):
     """Train the selected candidates to the next decision point.
 
@@ -514,7 +605,8 @@ def _train_winners(
     ``score_of(k, accuracy)`` scores result ``k``. When even the race's leader is below
     ``give_up_below`` (the memory threshold) halfway, the try is abandoned there: a branch
     that has not recovered the previous best accuracy after half the interval rarely does,
-    and finishing it would only be thrown away by the backtrack.
+    and finishing it would only be thrown away by the backtrack. The finisher trains alone,
+    with ``solo_threads`` intra-op threads.
     """
     race = race_fraction is not None and len(results) > 1 and step > 1
     first = max(1, round(step * race_fraction)) if race else step
@@ -539,7 +631,9 @@ def _train_winners(
     t = trained[best]
     if give_up_below is not None and t["accs"][-1] < give_up_below:
         return [{**r, "abandoned": not r["diverged"]} for r in trained]
-    rest = _train_branch(t["net"], t["state"], data, train_config, step - first, seed_of(4))
+    rest = _train_branch(
+        t["net"], t["state"], data, train_config, step - first, seed_of(4), solo_threads
+    )
     merged = {
         "diverged": rest["diverged"],
         "n_samples": t["n_samples"] + rest["n_samples"],
@@ -611,11 +705,13 @@ def run_surgeon(
 
     with (
         _shipped_once(data, n_jobs, prefer),
-        _single_thread(),
+        _single_thread() as threads,
         joblib.Parallel(n_jobs=n_jobs, prefer=prefer) as parallel,
         joblib.Parallel(n_jobs=1) as in_process,
     ):
-        first = _train_branch(net, initial_state, data, train_config, pretrain, task_seed(seed, 0))
+        first = _train_branch(
+            net, initial_state, data, train_config, pretrain, task_seed(seed, 0), threads.saved
+        )
         samples += first["n_samples"]
         if first["diverged"]:
             raise FloatingPointError(
@@ -623,6 +719,8 @@ def run_surgeon(
                 "lower learning_rate_init or scale the inputs"
             )
         history = _history_entries(initial_epoch, first["losses"], first["accs"], first["net"])
+        # Measured with the caller's threads, so it may underrate a one-thread task (up to
+        # 1.5x for the Large net on 2 threads): it only decides where phases run.
         estimate = _WorkEstimate(
             first["seconds"], first["n_samples"], surgery.count_parameters(first["net"])
         )
@@ -704,6 +802,7 @@ def run_surgeon(
                     train_config,
                     config,
                     partial(task_seed, seed, decision, attempt, 2),
+                    [branches[c.branch].val_accuracy for c in chosen],
                 )
                 entries = []
                 for c, nb, r in zip(chosen, budgets, results, strict=True):
@@ -735,8 +834,8 @@ def run_surgeon(
                     if r["status"] == "ok":
                         gain = r["acc_after"] - parent.val_accuracy
                         entry["accuracy_gain"] = gain
-                        entry["score"] = candidate_score(
-                            r["acc_after"], gain, c.param_fraction, config.size_weight
+                        entry["score"] = _score(
+                            config, n_train, c, r["acc_after"], parent.val_accuracy
                         )
                     log.append(entry)
                     entries.append((entry, c, r))
@@ -754,8 +853,9 @@ def run_surgeon(
                     step,
                     config.race_fraction,
                     partial(task_seed, seed, decision, attempt),
-                    partial(_race_score, [c for _, c, _ in winners], branches, config.size_weight),
+                    partial(_race_score, [c for _, c, _ in winners], branches, config, n_train),
                     threshold if config.memory else None,
+                    threads.saved,
                 )
                 new_branches = []
                 for (e, c, _), t in zip(winners, trained, strict=True):

@@ -210,6 +210,8 @@ def test_cuda_without_gpu_is_a_clear_error(iris, monkeypatch):
         ({"n_branches": 0}, "n_branches"),
         ({"validation_fraction": 1.0}, "validation_fraction"),
         ({"size_weight": -1}, "size_weight"),
+        ({"growth_cost": -0.1}, "growth_cost"),
+        ({"prune_margin": 2.0}, "prune_margin"),
         ({"selection": "best"}, "selection"),
         ({"add_init": "zeros"}, "add_init"),
         ({"retrain_multipliers": [1, 2]}, "retrain_multipliers"),

@@ -161,3 +161,13 @@ def test_select_excludes_tried_candidates():
 def test_select_rejects_unknown_mode():
     with pytest.raises(ValueError, match="mode"):
         select_candidates([], mode="best")
+
+
+def test_growth_cost_charges_added_parameters_per_sample_only():
+    base = candidate_score(0.9, 0.01, 2.0, size_weight=0.0)
+    charged = candidate_score(0.9, 0.01, 2.0, 0.0, growth_per_sample=5.0, growth_cost=0.01)
+    assert charged == pytest.approx(0.9 + np.exp(0.01 - 0.05))
+    assert charged < base
+    # shrinking is neither charged nor rewarded
+    shrink = candidate_score(0.9, 0.01, 0.5, 0.0, growth_per_sample=-3.0, growth_cost=0.01)
+    assert shrink == pytest.approx(candidate_score(0.9, 0.01, 0.5, 0.0))

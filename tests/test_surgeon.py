@@ -11,6 +11,7 @@ from sklearn.datasets import load_digits, make_classification
 
 from sksurgeon import SurgeonClassifier, surgery
 from sksurgeon import _surgeon as surgeon_mod
+from sksurgeon._recommend import Candidate
 from sksurgeon._surgeon import SurgeonConfig, TrainingData, run_surgeon, task_seed
 from sksurgeon._training import TrainConfig
 
@@ -30,7 +31,7 @@ class Script:
         self.candidate_acc = candidate_acc
         self.branch_calls = 0
 
-    def train_branch(self, net, state, data, train_config, n_epochs, seed):
+    def train_branch(self, net, state, data, train_config, n_epochs, seed, n_threads=1):
         acc = self.branch_accs.pop(0)
         net = surgery.identity(net)
         net.tag = f"branch{self.branch_calls}"
@@ -45,7 +46,9 @@ class Script:
             "seconds": 0.0,  # no measured speed: every phase runs in the calling process
         }
 
-    def retrain(self, parent, parent_state, candidate, data, train_config, n_batches, seed, cfg):
+    def retrain(
+        self, parent, parent_state, candidate, data, train_config, n_batches, seed, cfg, acc=None
+    ):
         return {
             "status": "ok",
             "net": surgery.identity(parent),
@@ -209,6 +212,71 @@ def test_diverging_candidates_are_dropped():
     assert not any(e["selected"] and e["accepted"] for e in bad)
 
 
+def _retrain(parent_accuracy, n_batches, **cfg):
+    data = _data()
+    net = surgery.build_mlp(6, [8], 3, generator=torch.Generator().manual_seed(0))
+    cand = Candidate("add_layer", 0, None, 1.0, 0, 1)
+    config = SurgeonConfig(retrain_batches=2, **cfg)
+    return surgeon_mod._retrain_candidate(
+        net, None, cand, data, TrainConfig(batch_size=10), n_batches, 0, config, parent_accuracy
+    )
+
+
+def test_hopeless_candidate_stops_at_the_checkpoint():
+    # parent accuracy 2 is out of reach: stopped after the first retrain_batches (2 x 10)
+    out = _retrain(2.0, 8)
+    assert out["status"].startswith("pruned after 2 of 8 batches")
+    assert out["n_samples"] == 20 and "net" not in out
+    # a reachable parent, no pruning, or a short budget: the full retraining
+    assert _retrain(-1.0, 8)["n_samples"] == 80
+    assert _retrain(2.0, 8, prune_margin=None)["status"] == "ok"
+    short = _retrain(2.0, 2)
+    assert short["status"] == "ok" and short["n_samples"] == 20
+
+
+def test_pruned_candidates_are_logged_and_never_selected():
+    X, y = _digits()
+    # prune_margin=0 stops every long candidate that has not regained its parent's accuracy
+    clf = SurgeonClassifier(
+        (10,), max_iter=30, random_state=0, batch_size=16, retrain_batches=3, prune_margin=0.0
+    ).fit(X, y)
+    pruned = [e for e in clf.surgery_log_ if e["status"].startswith("pruned")]
+    assert pruned and not any(e["selected"] for e in pruned)
+    assert all(e["retrain_batches"] > 3 for e in pruned)
+
+
+def test_legs_that_train_alone_use_the_callers_threads(monkeypatch):
+    seen = []
+    real = surgeon_mod._train_branch
+
+    def spy(net, state, data, train_config, n_epochs, seed, n_threads=1):
+        seen.append(n_threads)
+        return real(net, state, data, train_config, n_epochs, seed, n_threads)
+
+    monkeypatch.setattr(surgeon_mod, "_train_branch", spy)
+    X, y = _digits()
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        SurgeonClassifier((10,), max_iter=30, random_state=0, n_jobs=1).fit(X, y)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(saved)
+    assert seen[0] == 2  # pre-training
+    assert 1 in seen  # the race's parallel legs
+    assert seen.count(2) >= 2  # and every race's finisher
+
+
+def test_growth_cost_stops_growth():
+    X, y = _digits()
+    kw = dict(hidden_layer_sizes=(6,), max_iter=40, random_state=0, learning_rate_init=0.01)
+    free = SurgeonClassifier(**kw).fit(X, y)
+    braked = SurgeonClassifier(growth_cost=1e3, **kw).fit(X, y)
+    start = surgery.count_parameters(surgery.build_mlp(64, [6], 10))
+    assert free.n_params_ > start  # the too-small start grows when growth is free
+    assert braked.n_params_ <= start
+
+
 def test_pretraining_divergence_raises_and_leaves_model_untouched():
     X, y = _digits()
     clf = SurgeonClassifier((10,), max_iter=20, random_state=0).fit(X, y)
@@ -298,7 +366,7 @@ def test_race_finisher_is_the_leader_by_score(accs, winner, monkeypatch):
     nets = [surgery.build_mlp(4, [3], 2), surgery.build_mlp(4, [30], 2)]  # small, big
     finished = []
 
-    def fake_branch(net, state, data, train_config, n_epochs, seed):
+    def fake_branch(net, state, data, train_config, n_epochs, seed, n_threads=1):
         k = next(i for i, m in enumerate(nets) if m is net)
         if n_epochs == 7:  # after the race (3 of 10 epochs): only the finisher
             finished.append(k)

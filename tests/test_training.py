@@ -380,3 +380,40 @@ def test_flush_denormal_setting_is_restored():
         assert _flush_denormal_enabled()
     finally:
         torch.set_flush_denormal(False)
+
+
+@pytest.mark.parametrize("flush_every", [32, None])
+def test_no_subnormals_in_weights_or_adam_state_on_two_threads(flush_every, monkeypatch):
+    # Always-zero inputs: Adam shrinks their weights (L2 only) geometrically, towards
+    # subnormals, and set_flush_denormal covers only the calling thread. Tensors above
+    # torch's elementwise grain (32,768) are split across both threads.
+    import sksurgeon._training as tr
+
+    if flush_every is None:  # the check below must be able to fail
+        monkeypatch.setattr(tr, "_FLUSH_EVERY", 10**9)
+    gen = torch.Generator().manual_seed(0)
+    X = torch.zeros(256, 400)
+    X[:, :8] = torch.rand(256, 8, generator=gen)
+    y = (X[:, 0] > 0.5).long()
+    net = nn.Sequential(nn.Linear(400, 100), nn.ReLU(), nn.Linear(100, 2))
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        res = train(
+            net,
+            X,
+            y,
+            TrainConfig(solver="adam", learning_rate=0.01, alpha=0.5, batch_size=64),
+            generator=gen,
+            n_epochs=600,
+        )
+    finally:
+        torch.set_num_threads(saved)
+    tensors = [p.detach() for p in net.parameters()] + [t for b in res.state.buffers for t in b]
+    tiny = torch.finfo(torch.float32).tiny
+    n_sub = sum(int(((t != 0) & (t.abs() < tiny)).sum()) for t in tensors)
+    if flush_every is None:
+        if n_sub == 0:
+            pytest.skip("no subnormals without the flush here (one core, or FTZ everywhere)")
+    else:
+        assert n_sub == 0
