@@ -120,6 +120,13 @@ def main():
                     wall=wall,
                     topology=list(clf.hidden_layer_sizes_),
                     lineage=clf.n_iter_,
+                    # where the search's epochs went: tries per decision, backtracks and
+                    # candidates stopped early
+                    decisions=len(clf.decisions_),
+                    tries=sum(d["tries"] for d in clf.decisions_),
+                    backtracks=sum(d["outcome"] == "backtrack" for d in clf.decisions_),
+                    pruned=sum(e["status"].startswith("pruned") for e in clf.surgery_log_),
+                    stop=clf.stop_reason_,
                 )
                 print(
                     f"{args.dataset} {topo} seed {seed} {label}: test {cell[label]['acc']:.4f} "
@@ -148,6 +155,11 @@ def main():
                 "lineage_epochs",
                 "wall_s",
                 "final_topology",
+                "decisions",
+                "tries",
+                "backtracks",
+                "pruned",
+                "stop_reason",
             ]
         )
         for topo, seed, cell in rows:
@@ -164,6 +176,11 @@ def main():
                         c["lineage"],
                         c["wall"],
                         "-".join(map(str, c["topology"])),
+                        c["decisions"],
+                        c["tries"],
+                        c["backtracks"],
+                        c["pruned"],
+                        c["stop"],
                     ]
                 )
     out = [
@@ -176,8 +193,8 @@ def main():
         "",
         "| topology | baseline acc | surgeon acc | rel. acc. incr. [%] | param. fraction "
         "incr. [%] | epochs baseline | epochs surgeon | epochs ratio | wall ratio | "
-        "final topologies |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "decisions / tries / pruned | final topologies |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for topo in args.topologies:
         cells = [c for t, _, c in rows if t == topo]
@@ -187,13 +204,17 @@ def main():
         eb = [c["baseline"]["epochs"] for c in cells]
         es = [c["surgeon"]["epochs"] for c in cells]
         wr = [c["surgeon"]["wall"] / c["baseline"]["wall"] for c in cells]
+        search = " / ".join(
+            f"{statistics.mean(c['surgeon'][k] for c in cells):.1f}"
+            for k in ("decisions", "tries", "pruned")
+        )
         tops = "; ".join("-".join(map(str, c["surgeon"]["topology"])) for c in cells)
         rel = 100 * (statistics.mean(s) / statistics.mean(b) - 1)
         out.append(
             f"| {topo} {'-'.join(map(str, TOPOLOGIES[topo]))} | {fmt(b)} | {fmt(s)} | "
             f"{rel:.2f} | {fmt(pf, 2)} | {statistics.mean(eb):.1f} | {statistics.mean(es):.1f} "
             f"| {statistics.mean(es) / statistics.mean(eb):.2f} | {statistics.median(wr):.2f} "
-            f"| {tops} |"
+            f"| {search} | {tops} |"
         )
     out.append("")
     out.append(f"Per-run figures: `benchmarks/results/{tag}.csv`.")
