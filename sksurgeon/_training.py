@@ -497,9 +497,11 @@ def train(
         State returned by an earlier call, to continue the optimiser; None starts afresh.
     flush_denormal : bool, default=True
         Flush subnormal floats to zero on the calling thread for the duration of the call
-        (the previous setting is restored). Adam's first moments of always-zero inputs (blank
+        (the previous setting is restored), and on CPU set weights and optimiser-state entries
+        below ``2**24`` times the dtype's smallest normal number (about 2e-31 in float32) to
+        zero every 32 steps. Adam's moments and L2-shrunk weights of always-zero inputs (blank
         image borders) decay into subnormals within a few hundred steps, which makes each step
-        several times slower on x86 CPUs; flushing them changes values below 1e-38 only.
+        several times slower on x86 CPUs, and the flag covers the calling thread only.
 
     Returns
     -------
@@ -561,13 +563,13 @@ def _flush_denormal_enabled():
     return bool((tiny * 1e-10).item() == 0.0)
 
 
-#: Optimiser-state entries below this fraction of the dtype's smallest normal number are set
-#: to zero every ``_FLUSH_EVERY`` steps. ``torch.set_flush_denormal`` acts on the calling
-#: thread only, so with several intra-op threads the others still compute Adam's decaying
-#: moments of always-zero inputs into subnormals (5,000 of them after 30 epochs of the Large
-#: net, and epochs 35 % slower). A value this small needs over 150 steps at beta 0.9 to decay
-#: into a subnormal, so flushing every 32 steps keeps them out; it changes the update by less
-#: than the learning rate times 1e-30.
+#: Weights and optimiser-state entries below this multiple of the dtype's smallest normal
+#: number are set to zero every ``_FLUSH_EVERY`` steps. ``torch.set_flush_denormal`` acts on
+#: the calling thread only, so with several intra-op threads the others still compute the
+#: geometrically decaying Adam moments and L2-shrunk weights of always-zero inputs into
+#: subnormals (5,000 of them after 30 epochs of the Large net, and epochs 35 % slower). A
+#: value this small needs over 150 steps at beta 0.9 to decay into a subnormal, so flushing
+#: every 32 steps keeps them out; the values it zeroes are below 1e-30 in float32.
 _FLUSH_FACTOR = 2.0**24
 _FLUSH_EVERY = 32
 
