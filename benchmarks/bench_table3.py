@@ -193,7 +193,7 @@ def main():
         "",
         "| topology | baseline acc | surgeon acc | rel. acc. incr. [%] | param. fraction "
         "incr. [%] | epochs baseline | epochs surgeon | epochs ratio | wall ratio | "
-        "decisions / tries / pruned | final topologies |",
+        "decisions / tries / pruned | final topologies (lineage epochs, stop) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for topo in args.topologies:
@@ -208,7 +208,11 @@ def main():
             f"{statistics.mean(c['surgeon'][k] for c in cells):.1f}"
             for k in ("decisions", "tries", "pruned")
         )
-        tops = "; ".join("-".join(map(str, c["surgeon"]["topology"])) for c in cells)
+        tops = "; ".join(
+            f"{'-'.join(map(str, c['surgeon']['topology']))} "
+            f"({c['surgeon']['lineage']} ep., {c['surgeon']['stop']})"
+            for c in cells
+        )
         rel = 100 * (statistics.mean(s) / statistics.mean(b) - 1)
         out.append(
             f"| {topo} {'-'.join(map(str, TOPOLOGIES[topo]))} | {fmt(b)} | {fmt(s)} | "

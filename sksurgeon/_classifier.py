@@ -96,7 +96,8 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         Epochs of training of the winning lineage (the paper's 100); with ``warm_start``,
         epochs added by each call to ``fit``. A backtrack does not count, so the search
         may make up to ``patience`` more decision points than ``max_iter`` needs (twice as
-        many when ``patience`` is None); ``patience`` and ``target_score`` stop it earlier.
+        many when ``patience`` is None); ``patience``, ``plateau_patience`` and
+        ``target_score`` stop it earlier.
     validation_fraction : float, default=0.1
         Fraction of the training data held out (stratified) for the Surgeon's decisions.
         0 selects on the training data itself, which only makes sense for tiny data sets.
@@ -172,6 +173,12 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
     patience : int or None, default=2
         Stop after this many consecutive decision points that had to backtrack; also the
         number of decision points the search may spend beyond ``max_iter`` on backtracks.
+    plateau_patience : int or None, default=3
+        Stop after this many consecutive decision points that set no new record validation
+        accuracy (an epoch of the lineage above every earlier one): the network has passed
+        its best, and holding it there costs re-draws. The returned network is the last
+        accepted one (within ``memory_tolerance`` of the best). None trains the lineage
+        for ``max_iter`` epochs (the paper).
     target_score : float or None, default=None
         Stop once a branch reaches this validation accuracy.
     n_jobs : int or None, default=None
@@ -234,6 +241,8 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
     fit_time_ : float
         Seconds spent in the search.
     stop_reason_ : str
+        Why the search stopped: ``'max_iter'``, ``'plateau'`` (``plateau_patience``),
+        ``'no_improvement'`` (``patience``), ``'target_score'`` or ``'max_decisions'``.
     device_ : torch.device
 
     Examples
@@ -280,6 +289,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         "remove_method": [StrOptions({"data", "svd"})],
         "add_init": [StrOptions({"random", "copy"})],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "plateau_patience": [Interval(Integral, 1, None, closed="left"), None],
         "target_score": [Interval(Real, 0, 1, closed="both"), None],
         "n_jobs": [Integral, None],
         "device": [str],
@@ -325,6 +335,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         remove_method="data",
         add_init="random",
         patience=2,
+        plateau_patience=3,
         target_score=None,
         n_jobs=None,
         device="auto",
@@ -366,6 +377,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         self.remove_method = remove_method
         self.add_init = add_init
         self.patience = patience
+        self.plateau_patience = plateau_patience
         self.target_score = target_score
         self.n_jobs = n_jobs
         self.device = device
@@ -492,6 +504,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
             remove_method=self.remove_method,
             add_init=self.add_init,
             patience=self.patience,
+            plateau_patience=self.plateau_patience,
             target_score=self.target_score,
         )
         if continuing:

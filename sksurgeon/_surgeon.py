@@ -8,7 +8,9 @@ up to ``max_redraws`` other candidates are tried, and if all fail the step is un
 (backtrack to the branches as they were), never kept worse as the authors' code does.
 Consecutive backtracks mean that neither surgery nor more training helps any more, so after
 ``patience`` of them the search stops early (the oscillation of the paper's Fig. 5 is spent
-compute).
+compute). Likewise after ``plateau_patience`` decision points in a row that set no new record
+validation accuracy: the lineage has passed its best, and every further step would only be
+held level by the memory rule, at the price of its re-draws.
 
 Every task (candidate retraining, branch training) carries its own seed derived from
 ``random_state`` and its place in the search, and parallel tasks run with one intra-op thread,
@@ -74,6 +76,7 @@ class SurgeonConfig:
     add_noise: float = 0.0
     add_init: str = "random"
     patience: int | None = 2
+    plateau_patience: int | None = 3
     target_score: float | None = None
     race_fraction: float | None = 0.5
     prune_margin: float | None = 0.02
@@ -687,7 +690,8 @@ def run_surgeon(
     -----
     ``max_iter`` counts epochs of the winning lineage: a backtrack does not advance it. The
     search therefore ends at ``max_iter`` lineage epochs, after ``patience`` consecutive
-    backtracks, at ``target_score``, or after ``patience`` decision points more than
+    backtracks, after ``plateau_patience`` consecutive decision points without a new record
+    validation accuracy, at ``target_score``, or after ``patience`` decision points more than
     ``max_iter`` needs (twice as many when ``patience`` is None), which bounds the cost.
     prefer : {'processes', 'threads'} or None
         joblib backend hint (see :class:`sksurgeon.SurgeonClassifier` for the choice).
@@ -742,6 +746,8 @@ def run_surgeon(
         clock = pretrain  # lineage epochs trained in this fit
         stop_reason = "max_iter"
         backtracks = 0
+        record = branches[0]  # best network at any decision point so far
+        plateau = 0  # decision points in a row without a new record
         decision = initial_decision
         batches_per_epoch = math.ceil(n_train / train_config.batch_size)
         cap = max(1, math.ceil(config.retrain_max_epochs * batches_per_epoch))
@@ -924,14 +930,24 @@ def run_surgeon(
                 f"{best.n_params} params, val {best.val_accuracy:.4f}",
                 1,
             )
+            if accepted and branches[0].val_accuracy > record.val_accuracy:
+                record, plateau = branches[0], 0
+            else:
+                plateau += 1
             if config.patience is not None and backtracks >= config.patience:
                 stop_reason = "no_improvement"
+                break
+            if config.plateau_patience is not None and plateau >= config.plateau_patience:
+                stop_reason = "plateau"
                 break
         else:
             if target_reached():
                 stop_reason = "target_score"
 
-    best = min(branches, key=lambda b: (-b.val_accuracy, b.n_params))
+    # With early stopping the fit returns its best network, as MLPClassifier's does; the
+    # paper's search (no plateau stop) returns where the lineage ended.
+    finalists = branches + ([record] if config.plateau_patience is not None else [])
+    best = min(finalists, key=lambda b: (-b.val_accuracy, b.n_params))
     return SurgeonResult(
         net=best.net,
         history=best.history,

@@ -129,6 +129,35 @@ def test_memory_tolerance_accepts_within_one_standard_error(monkeypatch):
     assert strict.decisions[0]["outcome"] == "backtrack"
 
 
+def test_plateau_patience_stops_when_no_step_sets_a_record(monkeypatch):
+    # pretrain 0.5; decision 1 sets a record (0.55); decisions 2-4 hold it without beating
+    # it: three in a row without a record stop the search at lineage epoch 50.
+    script = Script([0.5] + [0.55] * 40)
+    res = _run(monkeypatch, script, max_iter=100, plateau_patience=3)
+    assert res.stop_reason == "plateau"
+    assert [d["outcome"] for d in res.decisions] == ["accepted"] * 4
+    assert len(res.history) == 50
+    # A record resets the count (two branches per decision: records at decisions 1 and 3,
+    # none at 2 and 4-6); None trains to max_iter.
+    script = Script([0.5, 0.55, 0.55, 0.55, 0.55, 0.6, 0.6] + [0.6] * 40)
+    res = _run(monkeypatch, script, max_iter=100, plateau_patience=3)
+    assert res.stop_reason == "plateau" and len(res.history) == 70
+    res = _run(monkeypatch, Script([0.5] + [0.55] * 40), max_iter=60, plateau_patience=None)
+    assert res.stop_reason == "max_iter" and len(res.history) == 60
+
+
+def test_early_stopping_returns_the_best_network_seen(monkeypatch):
+    # Without memory every step is kept: 0.7, then 0.65, then 0.6. With a plateau stop the
+    # fit returns the decision-1 network, as MLPClassifier's early stopping does; without
+    # one, where the lineage ended (the paper).
+    accs = [0.5, 0.7, 0.7, 0.65, 0.65, 0.6, 0.6]
+    res = _run(monkeypatch, Script(accs), max_iter=40, memory=False, plateau_patience=3)
+    assert res.val_accuracy == 0.7 and res.net.tag == "branch1"
+    assert len(res.history) == 20 and res.history[-1]["val_accuracy"] == 0.7
+    res = _run(monkeypatch, Script(accs), max_iter=40, memory=False, plateau_patience=None)
+    assert res.val_accuracy == 0.6 and len(res.history) == 40
+
+
 def test_without_memory_every_step_is_kept(monkeypatch):
     script = Script([0.5, 0.4, 0.3, 0.2, 0.1, 0.1, 0.1], candidate_acc=0.2)
     res = _run(monkeypatch, script, max_iter=30, memory=False)
