@@ -76,7 +76,7 @@ class SurgeonConfig:
     add_noise: float = 0.0
     add_init: str = "random"
     patience: int | None = 2
-    plateau_patience: int | None = 3
+    plateau_patience: int | None = None
     target_score: float | None = None
     race_fraction: float | None = 0.5
     prune_margin: float | None = 0.02

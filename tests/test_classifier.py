@@ -334,3 +334,17 @@ def test_surgery_rescues_a_too_small_topology_on_digits():
         surgeon_scores.append(surg.score(X_te, y_te))
         assert surg.n_params_ != base.n_params_  # the topology did change
     assert np.mean(surgeon_scores) > np.mean(base_scores) + 0.03
+
+
+def test_plateau_patience_returns_the_best_network_it_saw(iris):
+    X, y = iris
+    params = {**FAST, "max_iter": 40, "interval": 5}
+    clf = SurgeonClassifier((8,), plateau_patience=1, **params).fit(X, y)
+    assert clf.stop_reason_ in ("plateau", "max_iter", "no_improvement")
+    # The returned network carries its own lineage: history, curves and score agree.
+    assert clf.n_iter_ == len(clf.history_) == len(clf.validation_scores_)
+    assert clf.best_validation_score_ == clf.validation_scores_[-1]
+    kept = [d["val_accuracy"] for d in clf.decisions_ if d["outcome"] == "accepted"]
+    assert clf.best_validation_score_ >= max(kept, default=0.0)
+    with pytest.raises(ValueError, match="plateau_patience"):
+        SurgeonClassifier(plateau_patience=0).fit(X, y)
