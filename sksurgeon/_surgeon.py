@@ -8,9 +8,10 @@ up to ``max_redraws`` other candidates are tried, and if all fail the step is un
 (backtrack to the branches as they were), never kept worse as the authors' code does.
 Consecutive backtracks mean that neither surgery nor more training helps any more, so after
 ``patience`` of them the search stops early (the oscillation of the paper's Fig. 5 is spent
-compute). Likewise after ``plateau_patience`` decision points in a row that set no new record
-validation accuracy: the lineage has passed its best, and every further step would only be
-held level by the memory rule, at the price of its re-draws.
+compute). Opt-in early stopping does the same after ``plateau_patience`` decision points in a
+row that set no new record validation accuracy, and returns the best network seen: the lineage
+has passed its best, and every further step would only be held level by the memory rule, at
+the price of its re-draws.
 
 Every task (candidate retraining, branch training) carries its own seed derived from
 ``random_state`` and its place in the search, and parallel tasks run with one intra-op thread,
