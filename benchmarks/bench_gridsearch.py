@@ -83,6 +83,9 @@ def main():
         metavar="PARAM=VALUE",
         help="also fit a Surgeon with these parameters (reported next to the defaults)",
     )
+    ap.add_argument(
+        "--tag", default=None, help="suffix of the result files (gridsearch_TAG.md/csv)"
+    )
     args = ap.parse_args()
     surgeon_params = parse_params(args.set)
     names = args.datasets or (DATASETS[:3] if args.quick else DATASETS)
@@ -145,7 +148,7 @@ def main():
                     f"wall {wall:.1f} s {extra}",
                     flush=True,
                 )
-    tag = "gridsearch" + ("_quick" if args.quick else "")
+    tag = "gridsearch" + ("_quick" if args.quick else "") + (f"_{args.tag}" if args.tag else "")
     with open(RESULTS / f"{tag}.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["dataset", "seed", "model", "test_accuracy", "cpu_s", "wall_s", "topology"])

@@ -129,14 +129,20 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         retraining (``benchmarks/bench_prune.py``). None retrains every candidate in full
         (the paper).
     retrain_multipliers : dict or None, default=None
-        The multipliers, by operation: ``'identity'``, ``'add_neurons'``, ``'add_layer'``,
-        ``'remove_neurons'``, ``'remove_layer'``, ``'truncate'``; operations left out keep
-        the paper's value (identity 1, add neurons 1, add layer 10, remove neurons 10,
-        remove layer 10, truncate 1), which None keeps for all.
+        The multipliers, by operation: ``'identity'``, ``'add_neurons'``, ``'widen'``,
+        ``'add_layer'``, ``'remove_neurons'``, ``'remove_layer'``, ``'truncate'``;
+        operations left out keep the paper's value (identity 1, add neurons 1, add layer 10,
+        remove neurons 10, remove layer 10, truncate 1; widen 1), which None keeps for all.
     selection : {'per_type', 'top_n'}, default='per_type'
         Best candidate of each operation type (the paper's setting) or the ``top_n`` best.
     top_n : int, default=6
         Candidates in ``'top_n'`` mode.
+    widen : bool, default=True
+        Also propose widening every hidden layer at once (by ten times
+        ``max(2, width // 10)`` units each) when there are several and the widened network
+        has at most one parameter per training sample: a network whose layers are all too
+        narrow gains little from widening one of them while the others stay narrow. False
+        keeps the paper's candidates.
     memory : bool, default=True
         One-cycle memory: keep a step only if it reaches the previous best validation
         accuracy (less ``memory_tolerance``), otherwise re-draw, then backtrack.
@@ -284,6 +290,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         "retrain_multipliers": [dict, None],
         "selection": [StrOptions({"per_type", "top_n"})],
         "top_n": [Interval(Integral, 1, None, closed="left")],
+        "widen": ["boolean"],
         "memory": ["boolean"],
         "memory_tolerance": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
         "size_weight": [Interval(Real, 0, None, closed="left")],
@@ -330,6 +337,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         retrain_multipliers=None,
         selection="per_type",
         top_n=6,
+        widen=True,
         memory=True,
         memory_tolerance="auto",
         size_weight=0.0,
@@ -372,6 +380,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         self.retrain_multipliers = retrain_multipliers
         self.selection = selection
         self.top_n = top_n
+        self.widen = widen
         self.memory = memory
         self.memory_tolerance = memory_tolerance
         self.size_weight = size_weight
@@ -501,6 +510,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
             eps_abs=self.eps_abs,
             selection=self.selection,
             top_n=self.top_n,
+            widen=self.widen,
             memory=self.memory,
             memory_tolerance=self.memory_tolerance,
             size_weight=self.size_weight,

@@ -20,6 +20,7 @@ from . import surgery
 OPERATIONS = (
     "identity",
     "add_neurons",
+    "widen",
     "add_layer",
     "remove_neurons",
     "remove_layer",
@@ -81,6 +82,8 @@ class Candidate:
         if self.operation in ("add_neurons", "remove_neurons"):
             sign = "+" if self.operation == "add_neurons" else "-"
             return f"{self.operation}({sign}{self.amount}) @ layer {self.layer}"
+        if self.operation == "widen":
+            return "widen(" + ", ".join(f"+{a}" for a in self.amount) + ")"
         if self.operation == "truncate":
             return f"truncate(rank {self.amount}) @ layer {self.layer}"
         return f"{self.operation} @ layer {self.layer}"
@@ -200,6 +203,11 @@ def _shapes_after(shapes, operation, layer, amount):
     s = list(shapes)
     if operation == "identity":
         return s
+    if operation == "widen":
+        for hidden, add in enumerate(amount):
+            if add:
+                s = _shapes_after(s, "add_neurons", hidden, add)
+        return s
     i = layer
     n_in, n_out, bias = s[i]
     nxt_in, nxt_out, nxt_bias = s[i + 1]
@@ -218,7 +226,7 @@ def _shapes_after(shapes, operation, layer, amount):
     return s
 
 
-def recommend(net, *, eps_rel=0.005, eps_abs=0.3, branch=0):
+def recommend(net, *, eps_rel=0.005, eps_abs=0.3, branch=0, widen=True, widen_max_params=None):
     """All surgery candidates for one network, ranked.
 
     For each hidden layer ``l`` with ``n_l`` neurons and ``n_r`` removable ones (Eq. 13 on its
@@ -226,6 +234,8 @@ def recommend(net, *, eps_rel=0.005, eps_abs=0.3, branch=0):
     candidates), add a layer after it, remove ``n_r`` neurons (clipped to ``[1, n_l - 1]``; no
     candidate when ``n_r = 0``), remove the layer (not the last remaining one), and truncate it
     to rank ``rank - n_r`` when that saves parameters. Identity (keep training) is always first.
+    With several hidden layers, also widen every layer at once by ten times
+    ``max(2, n_l // 10)`` each (scored with the mean of the layers' add-neurons scores).
 
     Parameters
     ----------
@@ -235,6 +245,10 @@ def recommend(net, *, eps_rel=0.005, eps_abs=0.3, branch=0):
         Thresholds of Eq. 13.
     branch : int, default=0
         Branch index stored in each candidate.
+    widen : bool, default=True
+        Propose the widen-every-layer candidate (not in the paper).
+    widen_max_params : int or None, default=None
+        Propose it only when the widened network has at most this many parameters.
 
     Returns
     -------
@@ -266,6 +280,7 @@ def recommend(net, *, eps_rel=0.005, eps_abs=0.3, branch=0):
         )
 
     out = []
+    add_scores = []
     for layer, width in enumerate(widths):
         sv = surgery.singular_values(net, layer).detach().cpu().numpy()
         # A layer wider than its input has width - rank exactly-zero singular values that
@@ -274,6 +289,7 @@ def recommend(net, *, eps_rel=0.005, eps_abs=0.3, branch=0):
         n_r = min(n_r, width)
         scores = operation_scores(n_r, width, layer + 1, n_hidden)
         add = max(2, width // 10)
+        add_scores.append(scores["add_neurons"])
         out.append(make("add_neurons", layer, add, scores["add_neurons"]))
         out.append(make("add_neurons", layer, 10 * add, scores["add_neurons"], variant=1))
         out.append(make("add_layer", layer, None, scores["add_layer"]))
@@ -288,6 +304,11 @@ def recommend(net, *, eps_rel=0.005, eps_abs=0.3, branch=0):
                 # A bottleneck that does not shrink the layer only costs retraining.
                 if cand.n_params < n_params:
                     out.append(cand)
+    if widen and n_hidden > 1:
+        amounts = tuple(10 * max(2, w // 10) for w in widths)
+        cand = make("widen", None, amounts, sum(add_scores) / n_hidden)
+        if widen_max_params is None or cand.n_params <= widen_max_params:
+            out.append(cand)
     out.sort(key=lambda c: (-c.score, c.n_params))
     return [make("identity", None, None, 1.0)] + out
 

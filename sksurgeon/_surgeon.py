@@ -46,6 +46,7 @@ from ._training import TrainConfig, accuracy, predict_logits, train
 RETRAIN_MULTIPLIERS = {
     "identity": 1,
     "add_neurons": 1,
+    "widen": 1,
     "add_layer": 10,
     "remove_neurons": 10,
     "remove_layer": 10,
@@ -70,6 +71,7 @@ class SurgeonConfig:
     selection: str = "per_type"
     top_n: int = 6
     n_random: int = 1
+    widen: bool = True
     memory: bool = True
     size_weight: float = 0.0
     growth_cost: float = 0.0
@@ -336,6 +338,8 @@ def apply_candidate(
         return surgery.add_neurons(
             net, layer, amount, noise=noise, generator=generator, init=add_init
         )
+    if op == "widen":
+        return surgery.widen(net, amount, noise=noise, generator=generator, init=add_init)
     if op == "add_layer":
         return surgery.add_layer(net, layer)
     if op == "remove_neurons":
@@ -778,7 +782,18 @@ def run_surgeon(
             )
             pool = []
             for bi, b in enumerate(branches):
-                pool += recommend(b.net, eps_rel=config.eps_rel, eps_abs=config.eps_abs, branch=bi)
+                pool += recommend(
+                    b.net,
+                    eps_rel=config.eps_rel,
+                    eps_abs=config.eps_abs,
+                    branch=bi,
+                    widen=config.widen,
+                    # Widening every layer is the coarse move for a network too narrow
+                    # everywhere; one with more parameters than training samples is not,
+                    # and doubling it (300-100-100 on Fashion-MNIST) multiplies the cost of
+                    # the search for noise-level gains.
+                    widen_max_params=n_train,
+                )
             tried, accepted, chosen_desc = set(), None, []
             for attempt in range(config.max_redraws + 1):
                 rng = np.random.default_rng(task_seed(seed, decision, attempt, 1))

@@ -88,7 +88,8 @@ def short_operation(description):
     Returns
     -------
     label : str
-        E.g. ``'+20 neurons L0'``, ``'+layer after L0'``, ``'-layer L1'``, ``'rank 5 L0'``;
+        E.g. ``'+20 neurons L0'``, ``'+layer after L0'``, ``'-layer L1'``, ``'rank 5 L0'``,
+        ``'widen +20,+20'``;
         unknown descriptions are returned unchanged.
 
     Examples
@@ -101,6 +102,9 @@ def short_operation(description):
     m = re.fullmatch(r"(add|remove)_neurons\(([+-]\d+)\) @ layer (\d+)", description)
     if m:
         return f"{m.group(2)} neurons L{m.group(3)}"
+    m = re.fullmatch(r"widen\(([^)]*)\)", description)
+    if m:
+        return "widen " + m.group(1).replace(" ", "")
     m = re.fullmatch(r"add_layer @ layer (\d+)", description)
     if m:
         return f"+layer after L{m.group(1)}"

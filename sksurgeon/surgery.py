@@ -57,6 +57,7 @@ __all__ = [
     "count_parameters",
     "identity",
     "add_neurons",
+    "widen",
     "add_layer",
     "remove_neurons",
     "remove_layer",
@@ -555,6 +556,59 @@ def add_neurons(net, layer, n, *, noise=1e-3, generator=None, split="uneven", in
         ]
     nxt.weight = nxt.weight[:, owner] * frac
     return _pack(layers, net.training)
+
+
+def widen(net, amounts, *, noise=1e-3, generator=None, split="uneven", init="copy"):
+    """Widen every hidden layer at once: layer ``l`` gains ``amounts[l]`` units.
+
+    The composition of :func:`add_neurons` over the hidden layers, first to last, with
+    the same options; layers with amount 0 are left as they are. It exists as one
+    surgery because a network whose layers are all too narrow gains little from widening
+    one of them while the others stay narrow: each is a bottleneck for the rest.
+
+    Exactness: that of :func:`add_neurons` (exact for every activation with
+    ``init="random"``, or with ``init="copy"`` and ``noise=0``).
+
+    Parameters
+    ----------
+    net : nn.Sequential
+    amounts : sequence of int
+        Units to add per hidden layer, each >= 0, one per hidden layer, not all 0.
+    noise, generator, split, init
+        As in :func:`add_neurons`.
+
+    Returns
+    -------
+    new_net : nn.Sequential
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sksurgeon.surgery import build_mlp, widen, hidden_widths
+    >>> net = build_mlp(4, [5, 3], 2, dtype=torch.float64)
+    >>> wide = widen(net, [2, 4], init="random")
+    >>> hidden_widths(wide)
+    [7, 7]
+    >>> x = torch.randn(10, 4, dtype=torch.float64)
+    >>> bool((wide(x) - net(x)).abs().max() < 1e-12)
+    True
+    """
+    _check_hidden(net, 0)
+    widths = hidden_widths(net)
+    amounts = [_check_int(a, f"amounts[{i}]", 0) for i, a in enumerate(amounts)]
+    if len(amounts) != len(widths):
+        raise ValueError(
+            f"amounts must have one entry per hidden layer ({len(widths)}), got {len(amounts)}"
+        )
+    if not any(amounts):
+        raise ValueError("amounts must add at least one unit")
+    out = net
+    for layer, n in enumerate(amounts):
+        if n:
+            out = add_neurons(
+                out, layer, n, noise=noise, generator=generator, split=split, init=init
+            )
+    return out
 
 
 def add_layer(net, layer):

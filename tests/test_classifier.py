@@ -254,6 +254,28 @@ def test_retrain_multipliers_set_the_budgets(iris):
     assert budgets.get("add_neurons", 3) == 3  # the paper's 1 kept
 
 
+@pytest.mark.parametrize("widen", [True, False])
+def test_widen_candidate_switch(widen):
+    # Widening is offered while the widened network has at most one parameter per
+    # training sample: 1,800 samples here, 4-4 widened to 24-24 has 944.
+    X, y = make_classification(n_samples=2000, n_features=10, n_informative=6, random_state=0)
+    clf = SurgeonClassifier(
+        hidden_layer_sizes=(4, 4),
+        max_iter=6,
+        interval=2,
+        retrain_batches=3,
+        widen=widen,
+        batch_size=100,
+        random_state=0,
+    ).fit(X, y)
+    widened = [e for e in clf.surgery_log_ if e["operation"] == "widen"]
+    if widen:
+        assert widened and all(e["layer"] is None for e in widened)
+        assert all(len(e["amount"]) >= 2 and min(e["amount"]) >= 20 for e in widened)
+    else:
+        assert not widened
+
+
 @pytest.mark.parametrize("sizes", [(0,), (), (3, -1), "ten"])
 def test_invalid_hidden_layer_sizes(iris, sizes):
     X, y = iris

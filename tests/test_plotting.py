@@ -308,6 +308,7 @@ def test_short_operation():
     assert plotting.short_operation("add_neurons(+20) @ layer 0") == "+20 neurons L0"
     assert plotting.short_operation("remove_neurons(-3) @ layer 2") == "-3 neurons L2"
     assert plotting.short_operation("add_layer @ layer 1") == "+layer after L1"
+    assert plotting.short_operation("widen(+20, +40)") == "widen +20,+40"
     assert plotting.short_operation("remove_layer @ layer 1") == "-layer L1"
     assert plotting.short_operation("truncate(rank 5) @ layer 0") == "rank 5 L0"
     assert plotting.short_operation("identity") == "identity"

@@ -104,6 +104,23 @@ def test_amounts_and_no_remove_candidate_without_removable_neurons():
     assert not any(c.layer == 1 and c.operation in ("remove_neurons", "truncate") for c in cands)
 
 
+def test_widen_candidate_grows_every_layer_and_is_optional():
+    net = _net([10, 40, 5], n_in=12)
+    cands = recommend(net)
+    (wide,) = [c for c in cands if c.operation == "widen"]
+    assert wide.layer is None and wide.amount == (20, 40, 20)
+    assert wide.describe() == "widen(+20, +40, +20)"
+    add = [c.score for c in cands if c.operation == "add_neurons" and c.amount in (20, 40)]
+    assert wide.score == pytest.approx(np.mean(add))
+    assert not any(c.operation == "widen" for c in recommend(net, widen=False))
+    assert not any(
+        c.operation == "widen" for c in recommend(net, widen_max_params=wide.n_params - 1)
+    )
+    assert any(c.operation == "widen" for c in recommend(net, widen_max_params=wide.n_params))
+    # With one hidden layer it would duplicate the large add_neurons step.
+    assert not any(c.operation == "widen" for c in recommend(_net([10])))
+
+
 def test_remove_amount_clipped_to_keep_one_neuron():
     net = _net([5], n_in=12)
     with torch.no_grad():

@@ -236,6 +236,36 @@ def test_add_neurons_random_init_exact_and_fresh(case, data):
     assert_untouched(net, snap)
 
 
+@given(mlps(), st.data())
+@fast
+def test_widen_is_add_neurons_on_every_layer(case, data):
+    net, seed = case
+    h = n_hidden(net)
+    amounts = data.draw(st.lists(st.integers(0, 12), min_size=h, max_size=h))
+    assume(any(amounts))
+    init = data.draw(st.sampled_from(["random", "copy"]))
+    snap = snapshot(net)
+    new = S.widen(
+        net, amounts, noise=0.0, init=init, generator=torch.Generator().manual_seed(seed + 1)
+    )
+
+    widths = [w + a for w, a in zip(S.hidden_widths(net), amounts, strict=True)]
+    assert S.hidden_widths(new) == widths
+    assert S.count_parameters(new) == expected_params(net[0].in_features, widths, len_out(net))
+    # Exact for every activation: a composition of exact add_neurons steps.
+    assert rel_change(new, net, inputs(net, seed=seed)) <= tol(net)
+    # The same draws in the same order as add_neurons layer by layer.
+    g = torch.Generator().manual_seed(seed + 1)
+    step = net
+    for layer, a in enumerate(amounts):
+        if a:
+            step = S.add_neurons(step, layer, a, noise=0.0, init=init, generator=g)
+    for p, q in zip(new.parameters(), step.parameters(), strict=True):
+        assert torch.equal(p, q)
+    assert_independent(new, net)
+    assert_untouched(net, snap)
+
+
 def test_add_neurons_random_init_learns_from_the_first_steps():
     """Fresh units get outgoing gradient at once and incoming gradient right after."""
     net = S.build_mlp(5, [6, 4], 3, "relu", generator=torch.Generator().manual_seed(3))
@@ -442,6 +472,7 @@ def test_remove_only_hidden_layer_gives_logistic_regression():
     assert rel_change(new, net, inputs(net)) <= 1e-10
     for op in (
         lambda m: S.add_neurons(m, 0, 1),
+        lambda m: S.widen(m, [1]),
         lambda m: S.add_layer(m, 0),
         lambda m: S.remove_neurons(m, 0, 1),
         lambda m: S.remove_layer(m, 0),
@@ -617,6 +648,9 @@ def _net():
         (lambda m: S.add_neurons(m, 0, 1, noise=float("nan")), "noise"),
         (lambda m: S.add_neurons(m, 0, 1, split="odd"), "split"),
         (lambda m: S.add_neurons(m, 0, 1, init="zeros"), "init must be 'copy' or 'random'"),
+        (lambda m: S.widen(m, [1]), "one entry per hidden layer"),
+        (lambda m: S.widen(m, [0, 0]), "at least one unit"),
+        (lambda m: S.widen(m, [2, -1]), r"amounts\[1\] must be in"),
         (lambda m: S.add_layer(m, 2), r"\[0, 1\]"),
         (lambda m: S.remove_neurons(m, 0, 5), r"n must be in \[1, 4\], got 5"),
         (lambda m: S.remove_neurons(m, 1, 0), r"n must be in \[1, 2\]"),
@@ -692,6 +726,7 @@ def test_check_mlp_names_the_offending_module(bad, match):
         S.identity,
         S.hidden_widths,
         lambda m: S.add_neurons(m, 0, 1),
+        lambda m: S.widen(m, [1, 1]),
         lambda m: S.add_layer(m, 0),
         lambda m: S.remove_neurons(m, 0, 1),
         lambda m: S.remove_layer(m, 0),
@@ -708,6 +743,7 @@ def _all_ops(net, X):
     return {
         "identity": S.identity(net),
         "add_neurons": S.add_neurons(net, 0, 3),
+        "widen": S.widen(net, [2, 3]),
         "add_layer": S.add_layer(net, 1),
         "remove_svd": S.remove_neurons(net, 0, 2),
         "remove_data": S.remove_neurons(net, 1, 2, method="data", X=X),
