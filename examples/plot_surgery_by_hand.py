@@ -61,6 +61,8 @@ candidates = {
     "identity": surgery.identity(net),
     "add_neurons(+8, noise=0)": surgery.add_neurons(net, 0, 8, noise=0.0, generator=gen),
     "add_neurons(+8, noise=1e-3)": surgery.add_neurons(net, 0, 8, generator=gen),
+    "add_neurons(+8, random)": surgery.add_neurons(net, 0, 8, init="random", generator=gen),
+    "widen(+8, +8, random)": surgery.widen(net, [8, 8], init="random", generator=gen),
     "add_layer after 0": surgery.add_layer(net, 0),
     "remove_neurons(-4, svd)": surgery.remove_neurons(net, 1, 4, method="svd"),
     "remove_neurons(-4, data)": surgery.remove_neurons(net, 1, 4, method="data", X=X_train),
@@ -74,7 +76,8 @@ for name, new in candidates.items():
     print(f"{name:30s} {widths:>14s} {surgery.count_parameters(new):7d} {change(new):9.2e}")
 
 # %%
-# Identity, adding neurons without noise, adding a ReLU layer and a full-rank truncation
+# Identity, adding neurons without noise or with fresh units (zero outgoing weights, the
+# estimator's default), widening every layer, adding a ReLU layer and a full-rank truncation
 # change the function only by rounding; the default noise of ``add_neurons`` (which lets the
 # copies diverge under training) costs about ``1e-4``. The SVD removal is not
 # function-preserving under ReLU (the activation acts on rotated coordinates). The
