@@ -157,8 +157,12 @@ def main():
     out = [
         header("Surgeon against a grid search over topologies (PMLB)"),
         f"Seeds {seeds}; start topology {START}; n_jobs={args.n_jobs}; "
-        f"training sets capped at {max_train or 'no cap'} samples. Accuracy and CPU seconds "
-        "are means over seeds.",
+        + (
+            f"training sets capped at {max_train} samples"
+            if max_train
+            else "training sets not capped"
+        )
+        + ". Accuracy and CPU seconds are means over seeds.",
         "",
         "| data set | "
         + " | ".join(f"{m} acc | {m} CPU s" for m in labels)
