@@ -280,7 +280,7 @@ def recommend(net, *, eps_rel=0.005, eps_abs=0.3, branch=0, widen=True, widen_ma
         )
 
     out = []
-    add_scores = []
+    add_scores, big_adds = [], []
     for layer, width in enumerate(widths):
         sv = surgery.singular_values(net, layer).detach().cpu().numpy()
         # A layer wider than its input has width - rank exactly-zero singular values that
@@ -290,6 +290,7 @@ def recommend(net, *, eps_rel=0.005, eps_abs=0.3, branch=0, widen=True, widen_ma
         scores = operation_scores(n_r, width, layer + 1, n_hidden)
         add = max(2, width // 10)
         add_scores.append(scores["add_neurons"])
+        big_adds.append(10 * add)
         out.append(make("add_neurons", layer, add, scores["add_neurons"]))
         out.append(make("add_neurons", layer, 10 * add, scores["add_neurons"], variant=1))
         out.append(make("add_layer", layer, None, scores["add_layer"]))
@@ -305,8 +306,7 @@ def recommend(net, *, eps_rel=0.005, eps_abs=0.3, branch=0, widen=True, widen_ma
                 if cand.n_params < n_params:
                     out.append(cand)
     if widen and n_hidden > 1:
-        amounts = tuple(10 * max(2, w // 10) for w in widths)
-        cand = make("widen", None, amounts, sum(add_scores) / n_hidden)
+        cand = make("widen", None, tuple(big_adds), sum(add_scores) / n_hidden)
         if widen_max_params is None or cand.n_params <= widen_max_params:
             out.append(cand)
     out.sort(key=lambda c: (-c.score, c.n_params))
