@@ -276,6 +276,16 @@ def test_widen_candidate_switch(widen):
         assert not widened
 
 
+def test_widen_not_offered_beyond_one_parameter_per_sample(iris):
+    # 135 training samples; 4-4 on iris widened to 24-24 would have 795 parameters.
+    X, y = iris
+    clf = SurgeonClassifier(
+        hidden_layer_sizes=(4, 4), max_iter=6, interval=2, retrain_batches=3, random_state=0
+    ).fit(X, y)
+    assert clf.surgery_log_
+    assert not any(e["operation"] == "widen" for e in clf.surgery_log_)
+
+
 @pytest.mark.parametrize("sizes", [(0,), (), (3, -1), "ten"])
 def test_invalid_hidden_layer_sizes(iris, sizes):
     X, y = iris
