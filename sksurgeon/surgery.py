@@ -593,12 +593,11 @@ def widen(net, amounts, *, noise=1e-3, generator=None, split="uneven", init="cop
     >>> bool((wide(x) - net(x)).abs().max() < 1e-12)
     True
     """
-    _check_hidden(net, 0)
-    widths = hidden_widths(net)
+    n_hidden = _check_hidden(net, 0)
     amounts = [_check_int(a, f"amounts[{i}]", 0) for i, a in enumerate(amounts)]
-    if len(amounts) != len(widths):
+    if len(amounts) != n_hidden:
         raise ValueError(
-            f"amounts must have one entry per hidden layer ({len(widths)}), got {len(amounts)}"
+            f"amounts must have one entry per hidden layer ({n_hidden}), got {len(amounts)}"
         )
     if not any(amounts):
         raise ValueError("amounts must add at least one unit")
