@@ -143,6 +143,14 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         has at most one parameter per training sample: a network whose layers are all too
         narrow gains little from widening one of them while the others stay narrow. False
         keeps the paper's candidates.
+    max_params : int, 'start' or None, default=None
+        A parameter budget: surgeries that add parameters (adding neurons or a layer,
+        widening) are proposed only while the network they build has at most this many.
+        A network above the budget is not forced to shrink, but can only keep its size or
+        shrink. ``'start'`` is the count of the network the fit starts from: the search
+        may reshape and prune it but never grow it. None never limits growth (the paper).
+        For a start that is large already, ``'start'`` saves the cost of growth that does
+        not pay (see the user guide).
     memory : bool, default=True
         One-cycle memory: keep a step only if it reaches the previous best validation
         accuracy (less ``memory_tolerance``), otherwise re-draw, then backtrack.
@@ -291,6 +299,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         "selection": [StrOptions({"per_type", "top_n"})],
         "top_n": [Interval(Integral, 1, None, closed="left")],
         "widen": ["boolean"],
+        "max_params": [StrOptions({"start"}), Interval(Integral, 1, None, closed="left"), None],
         "memory": ["boolean"],
         "memory_tolerance": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
         "size_weight": [Interval(Real, 0, None, closed="left")],
@@ -338,6 +347,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         selection="per_type",
         top_n=6,
         widen=True,
+        max_params=None,
         memory=True,
         memory_tolerance="auto",
         size_weight=0.0,
@@ -381,6 +391,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         self.selection = selection
         self.top_n = top_n
         self.widen = widen
+        self.max_params = max_params
         self.memory = memory
         self.memory_tolerance = memory_tolerance
         self.size_weight = size_weight
@@ -511,6 +522,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
             selection=self.selection,
             top_n=self.top_n,
             widen=self.widen,
+            max_params=self.max_params,
             memory=self.memory,
             memory_tolerance=self.memory_tolerance,
             size_weight=self.size_weight,

@@ -226,7 +226,16 @@ def _shapes_after(shapes, operation, layer, amount):
     return s
 
 
-def recommend(net, *, eps_rel=0.005, eps_abs=0.3, branch=0, widen=True, widen_max_params=None):
+def recommend(
+    net,
+    *,
+    eps_rel=0.005,
+    eps_abs=0.3,
+    branch=0,
+    widen=True,
+    widen_max_params=None,
+    max_params=None,
+):
     """All surgery candidates for one network, ranked.
 
     For each hidden layer ``l`` with ``n_l`` neurons and ``n_r`` removable ones (Eq. 13 on its
@@ -249,6 +258,10 @@ def recommend(net, *, eps_rel=0.005, eps_abs=0.3, branch=0, widen=True, widen_ma
         Propose the widen-every-layer candidate (not in the paper).
     widen_max_params : int or None, default=None
         Propose it only when the widened network has at most this many parameters.
+    max_params : int or None, default=None
+        A candidate that adds parameters (adding neurons or a layer, widening) is proposed
+        only when the network it builds has at most this many; None proposes every one.
+        Candidates that keep or reduce the count are always proposed.
 
     Returns
     -------
@@ -309,6 +322,8 @@ def recommend(net, *, eps_rel=0.005, eps_abs=0.3, branch=0, widen=True, widen_ma
         cand = make("widen", None, tuple(big_adds), sum(add_scores) / n_hidden)
         if widen_max_params is None or cand.n_params <= widen_max_params:
             out.append(cand)
+    if max_params is not None:
+        out = [c for c in out if c.n_params <= n_params or c.n_params <= max_params]
     out.sort(key=lambda c: (-c.score, c.n_params))
     return [make("identity", None, None, 1.0)] + out
 

@@ -72,6 +72,7 @@ class SurgeonConfig:
     top_n: int = 6
     n_random: int = 1
     widen: bool = True
+    max_params: int | str | None = None
     memory: bool = True
     size_weight: float = 0.0
     growth_cost: float = 0.0
@@ -351,6 +352,11 @@ def apply_candidate(
     if op == "truncate":
         return surgery.truncate(net, layer, amount)
     raise ValueError(f"unknown operation {op!r}")
+
+
+def growth_limit(max_params, start_params):
+    """The parameter count no candidate may grow a network beyond (None: no limit)."""
+    return start_params if max_params == "start" else max_params
 
 
 def _relative_drift(before, after):
@@ -711,6 +717,7 @@ def run_surgeon(
     net = surgery.identity(net)
     pretrain = config.pretrain_epochs if config.pretrain_epochs is not None else config.interval
     pretrain = min(pretrain, config.max_iter) if surgery_enabled else config.max_iter
+    max_params = growth_limit(config.max_params, surgery.count_parameters(net))
 
     with (
         _shipped_once(data, n_jobs, prefer),
@@ -793,6 +800,7 @@ def run_surgeon(
                     # and doubling it (300-100-100 on Fashion-MNIST) multiplies the cost of
                     # the search for noise-level gains.
                     widen_max_params=n_train,
+                    max_params=max_params,
                 )
             tried, accepted, chosen_desc = set(), None, []
             for attempt in range(config.max_redraws + 1):

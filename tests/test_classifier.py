@@ -286,6 +286,30 @@ def test_widen_not_offered_beyond_one_parameter_per_sample(iris):
     assert not any(e["operation"] == "widen" for e in clf.surgery_log_)
 
 
+@pytest.mark.parametrize("max_params", ["start", None, 5000])
+def test_max_params_budget(max_params):
+    # The 64-50 start has 3,760 parameters: 'start' keeps every candidate at or below that,
+    # 5000 lets it grow that far, None further.
+    X, y = load_digits(return_X_y=True)
+    clf = SurgeonClassifier(
+        hidden_layer_sizes=(50,),
+        max_iter=8,
+        interval=2,
+        retrain_batches=3,
+        max_params=max_params,
+        random_state=0,
+    ).fit(X / 16, y)
+    start = 64 * 50 + 50 + 50 * 10 + 10
+    sizes = [e["n_params"] for e in clf.surgery_log_]
+    assert len(sizes) > 5
+    if max_params is None:
+        assert max(sizes) > 5000
+    else:
+        budget = start if max_params == "start" else max_params
+        assert max(sizes) <= budget and clf.n_params_ <= budget
+        assert max_params == "start" or max(sizes) > start
+
+
 @pytest.mark.parametrize("sizes", [(0,), (), (3, -1), "ten"])
 def test_invalid_hidden_layer_sizes(iris, sizes):
     X, y = iris

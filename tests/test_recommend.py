@@ -13,7 +13,7 @@ from sksurgeon._recommend import (
     recommend,
     select_candidates,
 )
-from sksurgeon._surgeon import apply_candidate
+from sksurgeon._surgeon import apply_candidate, growth_limit
 
 # Table 1 of the paper: operation, A, AG, PF, S.
 TABLE_1 = [
@@ -119,6 +119,28 @@ def test_widen_candidate_grows_every_layer_and_is_optional():
     assert any(c.operation == "widen" for c in recommend(net, widen_max_params=wide.n_params))
     # With one hidden layer it would duplicate the large add_neurons step.
     assert not any(c.operation == "widen" for c in recommend(_net([10])))
+
+
+def test_max_params_limits_growth_only():
+    net = _net([10, 40, 5], n_in=12)
+    cands = recommend(net, eps_rel=0.5)
+    start = cands[0].n_params
+    growing = [c for c in cands if c.n_params > start]
+    assert {c.operation for c in growing} >= {"add_neurons", "add_layer", "widen"}
+    assert any(c.n_params < start for c in cands)
+    budget = sorted(c.n_params for c in growing)[1]
+    limited = recommend(net, eps_rel=0.5, max_params=budget)
+    assert [c for c in cands if c.n_params <= budget] == limited
+    # Above the budget already: nothing grows, everything else is still proposed.
+    capped = recommend(net, eps_rel=0.5, max_params=start - 1)
+    assert capped == [c for c in cands if c.n_params <= start]
+    assert recommend(net, eps_rel=0.5, max_params=None) == cands
+
+
+def test_growth_limit():
+    assert growth_limit("start", 5000) == 5000
+    assert growth_limit(300, 5000) == 300
+    assert growth_limit(None, 5000) is None
 
 
 def test_remove_amount_clipped_to_keep_one_neuron():
