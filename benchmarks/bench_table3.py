@@ -18,6 +18,10 @@ Usage::
     python benchmarks/bench_table3.py --quick                   # smoke run: minutes
     python benchmarks/bench_table3.py --config paper --seeds 6 63 72
     python benchmarks/bench_table3.py --dataset mnist --config defaults
+    # one table from the per-run CSVs of several runs (e.g. more seeds run later):
+    python benchmarks/bench_table3.py --config defaults --tag seeds5 --combine \
+        benchmarks/results/table3_fashion-mnist_defaults.csv \
+        benchmarks/results/table3_fashion-mnist_defaults_seeds77-97.csv
 """
 
 import argparse
@@ -85,7 +89,21 @@ def main():
         default="",
         help="suffix of the result files (keeps a --set variant from replacing the main table)",
     )
+    ap.add_argument(
+        "--combine",
+        nargs="+",
+        metavar="CSV",
+        help="fit nothing: write one table from these per-run CSVs of earlier runs",
+    )
     args = ap.parse_args()
+    if args.combine:
+        rows = [r for path in args.combine for r in read_rows(path)]
+        topologies = [t for t in TOPOLOGIES if any(r[0] == t for r in rows)]
+        sources = ", ".join(f"`{path}`" for path in args.combine)
+        seeds = sorted({r[1] for r in rows})
+        note = f"Combined from the per-run figures of {sources}; seeds {seeds}."
+        write_results(args, rows, topologies, note)
+        return
 
     X, y, Xt, yt = load(args.dataset)
     params = dict(CONFIGS[args.config])
@@ -136,6 +154,15 @@ def main():
                 )
             rows.append((topo, seed, cell))
 
+    note = (
+        f"Parameters: {params}; Surgeon extras: {extra or 'package defaults'}; "
+        f"n_jobs={args.n_jobs}; seeds {seeds}; train {len(y)} / test {len(yt)}."
+    )
+    write_results(args, rows, args.topologies, note)
+
+
+def write_results(args, rows, topologies, note):
+    """Write the per-run CSV and the Markdown table of ``rows`` ``(topology, seed, cell)``."""
     tag = (
         f"table3_{args.dataset}_{args.config}"
         + ("_quick" if args.quick else "")
@@ -188,15 +215,14 @@ def main():
             f"Table 3 protocol: {args.dataset}, config '{args.config}'"
             + (" (quick)" if args.quick else "")
         ),
-        f"Parameters: {params}; Surgeon extras: {extra or 'package defaults'}; "
-        f"n_jobs={args.n_jobs}; seeds {seeds}; train {len(y)} / test {len(yt)}.",
+        note,
         "",
         "| topology | baseline acc | surgeon acc | rel. acc. incr. [%] | param. fraction "
         "incr. [%] | epochs baseline | epochs surgeon | epochs ratio | wall ratio | "
         "decisions / tries / pruned | final topologies (lineage epochs, stop) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for topo in args.topologies:
+    for topo in topologies:
         cells = [c for t, _, c in rows if t == topo]
         b = [c["baseline"]["acc"] for c in cells]
         s = [c["surgeon"]["acc"] for c in cells]
@@ -223,6 +249,28 @@ def main():
     out.append("")
     out.append(f"Per-run figures: `benchmarks/results/{tag}.csv`.")
     write(f"{tag}.md", "\n".join(out) + "\n")
+
+
+def read_rows(path):
+    """``(topology, seed, cell)`` rows back from a per-run CSV that this script wrote."""
+    cells = {}
+    with open(path, newline="") as fh:
+        for r in csv.DictReader(fh):
+            cells.setdefault((r["topology"], int(r["seed"])), {})[r["model"]] = dict(
+                acc=float(r["test_accuracy"]),
+                val=float(r["val_accuracy"]),
+                params=int(r["n_params"]),
+                epochs=float(r["epochs_trained"]),
+                wall=float(r["wall_s"]),
+                topology=[int(w) for w in r["final_topology"].split("-")],
+                lineage=int(r["lineage_epochs"]),
+                decisions=int(r["decisions"]),
+                tries=int(r["tries"]),
+                backtracks=int(r["backtracks"]),
+                pruned=int(r["pruned"]),
+                stop=r["stop_reason"],
+            )
+    return [(topo, seed, cell) for (topo, seed), cell in cells.items()]
 
 
 if __name__ == "__main__":
