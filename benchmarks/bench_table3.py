@@ -97,8 +97,8 @@ def main():
     )
     args = ap.parse_args()
     if args.combine:
-        rows = [r for path in args.combine for r in read_rows(path)]
-        topologies = [t for t in TOPOLOGIES if any(r[0] == t for r in rows)]
+        rows = [r for path in args.combine for r in read_rows(path) if r[0] in args.topologies]
+        topologies = [t for t in args.topologies if any(r[0] == t for r in rows)]
         sources = ", ".join(f"`{path}`" for path in args.combine)
         seeds = sorted({r[1] for r in rows})
         note = f"Combined from the per-run figures of {sources}; seeds {seeds}."

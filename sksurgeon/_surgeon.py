@@ -354,11 +354,6 @@ def apply_candidate(
     raise ValueError(f"unknown operation {op!r}")
 
 
-def growth_limit(max_params, start_params):
-    """The parameter count no candidate may grow a network beyond (None: no limit)."""
-    return start_params if max_params == "start" else max_params
-
-
 def _relative_drift(before, after):
     scale = before.abs().max().clamp_min(1e-12)
     return float((after - before).abs().max() / scale)
@@ -717,7 +712,9 @@ def run_surgeon(
     net = surgery.identity(net)
     pretrain = config.pretrain_epochs if config.pretrain_epochs is not None else config.interval
     pretrain = min(pretrain, config.max_iter) if surgery_enabled else config.max_iter
-    max_params = growth_limit(config.max_params, surgery.count_parameters(net))
+    max_params = config.max_params
+    if max_params == "start":
+        max_params = surgery.count_parameters(net)
 
     with (
         _shipped_once(data, n_jobs, prefer),

@@ -13,7 +13,7 @@ from sksurgeon._recommend import (
     recommend,
     select_candidates,
 )
-from sksurgeon._surgeon import apply_candidate, growth_limit
+from sksurgeon._surgeon import apply_candidate
 
 # Table 1 of the paper: operation, A, AG, PF, S.
 TABLE_1 = [
@@ -135,12 +135,6 @@ def test_max_params_limits_growth_only():
     capped = recommend(net, eps_rel=0.5, max_params=start - 1)
     assert capped == [c for c in cands if c.n_params <= start]
     assert recommend(net, eps_rel=0.5, max_params=None) == cands
-
-
-def test_growth_limit():
-    assert growth_limit("start", 5000) == 5000
-    assert growth_limit(300, 5000) == 300
-    assert growth_limit(None, 5000) is None
 
 
 def test_remove_amount_clipped_to_keep_one_neuron():
