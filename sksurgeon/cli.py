@@ -28,6 +28,20 @@ def _parse_sizes(text):
     return sizes
 
 
+def _parse_max_params(text):
+    if text == "start":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive parameter count or 'start', got {text!r}"
+        )
+    return value
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="sksurgeon",
@@ -64,6 +78,13 @@ def build_parser():
         type=float,
         default=None,
         help="weight of network size in the score (1 = the paper's Eq. 16)",
+    )
+    p.add_argument(
+        "--max-params",
+        type=_parse_max_params,
+        default=None,
+        help="parameter budget for growth: a count, or 'start' to never grow beyond the "
+        "start topology (default: none)",
     )
     p.add_argument(
         "--test-size",
@@ -163,7 +184,9 @@ def main(argv=None):
     )
     if args.batch_size:
         common["batch_size"] = args.batch_size
-    surgeon_extra = {} if args.size_weight is None else {"size_weight": args.size_weight}
+    surgeon_extra = {"max_params": args.max_params}
+    if args.size_weight is not None:
+        surgeon_extra["size_weight"] = args.size_weight
     fits = []
     if not args.no_baseline:
         fits.append(("baseline", SurgeonClassifier(surgery=False, **common)))

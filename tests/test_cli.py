@@ -80,6 +80,19 @@ def test_bad_hidden_sizes_rejected(capsys):
     assert "expected widths" in capsys.readouterr().err
 
 
+def test_max_params_budget_option(tmp_path, capsys):
+    model = tmp_path / "model.sks"
+    argv = [*FAST, "--hidden", "50", "--max-params", "start", "--no-baseline", "-q"]
+    assert main([*argv, "--save-model", str(model)]) == 0
+    clf = sksurgeon.load(model)
+    assert clf.get_params()["max_params"] == "start"
+    assert clf.n_params_ <= 64 * 50 + 50 + 50 * 10 + 10
+    for bad in ("0", "many"):
+        with pytest.raises(SystemExit):
+            main(["--max-params", bad])
+        assert "expected a positive parameter count or 'start'" in capsys.readouterr().err
+
+
 def test_module_entry_point_help():
     res = subprocess.run(
         [sys.executable, "-m", "sksurgeon", "--help"], capture_output=True, text=True, check=True
