@@ -323,7 +323,9 @@ def recommend(
         if widen_max_params is None or cand.n_params <= widen_max_params:
             out.append(cand)
     if max_params is not None:
-        out = [c for c in out if c.n_params <= n_params or c.n_params <= max_params]
+        # Above the budget already, a candidate may still keep or cut the count.
+        limit = max(max_params, n_params)
+        out = [c for c in out if c.n_params <= limit]
     out.sort(key=lambda c: (-c.score, c.n_params))
     return [make("identity", None, None, 1.0)] + out
 
