@@ -246,7 +246,9 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         ``operation``, ``layer``, ``amount``, ``n_params``, ``param_fraction``,
         ``drift`` (relative output change of the surgery), ``accuracy_before`` and
         ``accuracy_after`` retraining, ``accuracy_gain``, ``score``, ``selected``,
-        ``accepted``, ``status`` and more.
+        ``accepted``, ``status`` and more. A selected candidate also has
+        ``race_accuracy``, its validation accuracy when the branch race was decided (NaN
+        without a race), and ``val_accuracy_next``, where its training ended.
     decisions_ : list of dict
         Per decision point: ``decision``, ``epoch`` (lineage epoch where candidates branched
         off; the same ``epoch`` as in ``surgery_log_``), ``epoch_end`` (lineage epoch after

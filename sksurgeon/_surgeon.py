@@ -628,6 +628,8 @@ def _train_winners(
     if not race or first >= step:
         return trained
     alive = [k for k, t in enumerate(trained) if not t["diverged"]]
+    for k in alive:
+        trained[k]["race_acc"] = trained[k]["accs"][-1]
     if not alive:
         return trained
     best = min(
@@ -650,6 +652,7 @@ def _train_winners(
         "accs": t["accs"] + rest["accs"],
         "net": rest.get("net"),
         "state": rest.get("state"),
+        "race_acc": t["race_acc"],
     }
     return [
         merged if k == best else {**trained[k], "raced_out": not trained[k]["diverged"]}
@@ -856,6 +859,7 @@ def run_surgeon(
                         "status": r["status"],
                         "selected": False,
                         "accepted": False,
+                        "race_accuracy": math.nan,
                         "val_accuracy_next": math.nan,
                     }
                     if r["status"] == "ok":
@@ -887,6 +891,7 @@ def run_surgeon(
                 new_branches = []
                 for (e, c, _), t in zip(winners, trained, strict=True):
                     samples += t["n_samples"]
+                    e["race_accuracy"] = t.get("race_acc", math.nan)
                     if t["diverged"]:
                         e["status"] = "diverged in branch training"
                         continue

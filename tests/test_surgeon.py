@@ -97,6 +97,7 @@ def test_redraw_then_accept(monkeypatch):
     # Only the branch that reached the previous best was kept.
     accepted = [e for e in res.log if e["decision"] == 1 and e["accepted"]]
     assert len(accepted) == 1 and accepted[0]["val_accuracy_next"] == 0.6
+    assert math.isnan(accepted[0]["race_accuracy"])  # every branch trains the full interval
     assert res.val_accuracy == 0.8
     assert [h["epoch"] for h in res.history] == list(range(1, 41))
 
@@ -175,6 +176,9 @@ def test_branch_race_finishes_only_the_leader(monkeypatch):
     kept = [e for e in d1 if e["accepted"]]
     assert len(lost) == 1 and lost[0]["val_accuracy_next"] == 0.55
     assert len(kept) == 1 and kept[0]["val_accuracy_next"] == 0.62
+    # Both are logged as they stood when the race was decided.
+    assert lost[0]["race_accuracy"] == 0.55 and kept[0]["race_accuracy"] == 0.6
+    assert all(math.isnan(e["race_accuracy"]) for e in d1 if not e["selected"])
     assert [h["val_accuracy"] for h in res.history[10:]] == [0.6] * 5 + [0.62] * 5
     assert res.val_accuracy == 0.62
 
@@ -187,6 +191,7 @@ def test_race_abandons_a_try_whose_leader_is_below_the_previous_best(monkeypatch
     d1 = [e for e in res.log if e["decision"] == 1]
     abandoned = [e for e in d1 if e["status"].startswith("abandoned halfway")]
     assert len(abandoned) == 2 and {e["try"] for e in abandoned} == {1}
+    assert sorted(e["race_accuracy"] for e in abandoned) == [0.5, 0.55]
     assert res.decisions[0]["outcome"] == "accepted" and res.decisions[0]["tries"] == 2
     assert res.val_accuracy == 0.65
     assert script.branch_accs == []  # exactly the six trainings scripted, none wasted
