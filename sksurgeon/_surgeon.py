@@ -716,8 +716,13 @@ def run_surgeon(
     pretrain = config.pretrain_epochs if config.pretrain_epochs is not None else config.interval
     pretrain = min(pretrain, config.max_iter) if surgery_enabled else config.max_iter
     max_params = config.max_params
-    if max_params == "start":
-        max_params = surgery.count_parameters(net)
+    n_start = surgery.count_parameters(net)
+    if max_params == "auto":
+        # A start with more parameters than training samples has capacity to spare:
+        # growing it buys noise-level validation gains at the price of every later epoch.
+        max_params = n_start if n_start > n_train else None
+    elif max_params == "start":
+        max_params = n_start
 
     with (
         _shipped_once(data, n_jobs, prefer),

@@ -29,15 +29,15 @@ def _parse_sizes(text):
 
 
 def _parse_max_params(text):
-    if text == "start":
-        return text
+    if text in ("auto", "start", "none"):
+        return None if text == "none" else text
     try:
         value = int(text)
     except ValueError:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(
-            f"expected a positive parameter count or 'start', got {text!r}"
+            f"expected a positive parameter count, 'auto', 'start' or 'none', got {text!r}"
         )
     return value
 
@@ -82,9 +82,10 @@ def build_parser():
     p.add_argument(
         "--max-params",
         type=_parse_max_params,
-        default=None,
-        help="parameter budget for growth: a count, or 'start' to never grow beyond the "
-        "start topology (default: none)",
+        default="auto",
+        help="parameter budget for growth: a count, 'start' to never grow beyond the start "
+        "topology, 'auto' ('start' for a start with more parameters than training samples, "
+        "else none; the default) or 'none'",
     )
     p.add_argument(
         "--test-size",

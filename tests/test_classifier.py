@@ -286,9 +286,10 @@ def test_widen_not_offered_beyond_one_parameter_per_sample(iris):
     assert not any(e["operation"] == "widen" for e in clf.surgery_log_)
 
 
-@pytest.mark.parametrize("max_params", ["start", None, 5000])
+@pytest.mark.parametrize("max_params", ["start", "auto", None, 5000])
 def test_max_params_budget(max_params):
     # The 64-50 start has 3,760 parameters: 'start' keeps every candidate at or below that,
+    # and so does 'auto' (the start has more parameters than the 1,617 training samples);
     # 5000 lets it grow that far, None further.
     X, y = load_digits(return_X_y=True)
     clf = SurgeonClassifier(
@@ -305,9 +306,23 @@ def test_max_params_budget(max_params):
     if max_params is None:
         assert max(sizes) > 5000
     else:
-        budget = start if max_params == "start" else max_params
+        budget = max_params if isinstance(max_params, int) else start
         assert max(sizes) <= budget and clf.n_params_ <= budget
-        assert max_params == "start" or max(sizes) > start
+        assert max_params in ("start", "auto") or max(sizes) > start
+
+
+def test_auto_budget_lets_a_start_below_one_parameter_per_sample_grow():
+    # 64-4 on digits: 310 parameters for 1,617 training samples, so no budget at all.
+    X, y = load_digits(return_X_y=True)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=8, interval=2, retrain_batches=3, random_state=0)
+    auto = SurgeonClassifier(**kw).fit(X / 16, y)
+    unlimited = SurgeonClassifier(**kw, max_params=None).fit(X / 16, y)
+    assert max(e["n_params"] for e in auto.surgery_log_) > 310
+    steps = [
+        [(e["operation"], e["n_params"], e["status"]) for e in c.surgery_log_]
+        for c in (auto, unlimited)
+    ]
+    assert steps[0] == steps[1] and auto.hidden_layer_sizes_ == unlimited.hidden_layer_sizes_
 
 
 @pytest.mark.parametrize("sizes", [(0,), (), (3, -1), "ten"])

@@ -90,7 +90,7 @@ def test_max_params_budget_option(tmp_path, capsys):
     for bad in ("0", "many"):
         with pytest.raises(SystemExit):
             main(["--max-params", bad])
-        assert "expected a positive parameter count or 'start'" in capsys.readouterr().err
+        assert "expected a positive parameter count, 'auto'" in capsys.readouterr().err
 
 
 def test_module_entry_point_help():

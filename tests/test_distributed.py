@@ -33,7 +33,10 @@ def digits():
     return X[:600] / 16.0, y[:600]
 
 
-KW = dict(hidden_layer_sizes=(12,), max_iter=30, random_state=3, learning_rate_init=0.01)
+# max_params=None: a search that grows has more candidates, hence more tasks to ship.
+KW = dict(
+    hidden_layer_sizes=(12,), max_iter=30, random_state=3, learning_rate_init=0.01, max_params=None
+)
 
 
 def test_same_model_as_sequential(client, digits):

@@ -209,6 +209,11 @@ def _digits(n=600):
     return X[:n] / 16.0, y[:n]
 
 
+# A 64-10 start has 760 parameters, more than the 540 training samples of _digits(): the
+# default budget would keep it from growing, and these tests need the growing candidates.
+GROW = dict(max_params=None)
+
+
 def test_crashing_candidate_is_logged_and_never_selected(monkeypatch):
     real = surgeon_mod.apply_candidate
 
@@ -219,7 +224,7 @@ def test_crashing_candidate_is_logged_and_never_selected(monkeypatch):
 
     monkeypatch.setattr(surgeon_mod, "apply_candidate", flaky)
     X, y = _digits()
-    clf = SurgeonClassifier((10,), max_iter=30, random_state=0, learning_rate_init=0.01)
+    clf = SurgeonClassifier((10,), max_iter=30, random_state=0, learning_rate_init=0.01, **GROW)
     clf.fit(X, y)
     crashed = [e for e in clf.surgery_log_ if e["operation"] == "add_layer"]
     assert crashed and all(e["status"].startswith("error: RuntimeError: boom") for e in crashed)
@@ -272,7 +277,13 @@ def test_pruned_candidates_are_logged_and_never_selected():
     X, y = _digits()
     # prune_margin=0 stops every long candidate that has not regained its parent's accuracy
     clf = SurgeonClassifier(
-        (10,), max_iter=30, random_state=0, batch_size=16, retrain_batches=3, prune_margin=0.0
+        (10,),
+        max_iter=30,
+        random_state=0,
+        batch_size=16,
+        retrain_batches=3,
+        prune_margin=0.0,
+        **GROW,
     ).fit(X, y)
     pruned = [e for e in clf.surgery_log_ if e["status"].startswith("pruned")]
     assert pruned and not any(e["selected"] for e in pruned)
@@ -292,7 +303,7 @@ def test_legs_that_train_alone_use_the_callers_threads(monkeypatch):
     saved = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        SurgeonClassifier((10,), max_iter=30, random_state=0, n_jobs=1).fit(X, y)
+        SurgeonClassifier((10,), max_iter=30, random_state=0, n_jobs=1, **GROW).fit(X, y)
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(saved)
