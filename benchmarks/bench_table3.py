@@ -7,6 +7,9 @@ validation split carved from it) and scored once on the official test split. Rep
 paper (mean and std of test accuracy, relative accuracy increase, parameter fraction increase)
 plus total epochs trained, wall-time ratio to the baseline and the final topologies.
 The baseline and the Surgeon of a cell run back to back, so that machine noise hits both.
+With ``--scratch`` each Surgeon's final topology is also trained from scratch (no surgery,
+the baseline's epochs and seed), which splits the Surgeon's wall time into what the network
+it found costs to train and what the search adds.
 
 Configurations:
 
@@ -22,13 +25,19 @@ Usage::
     python benchmarks/bench_table3.py --config defaults --tag seeds5 --combine \
         benchmarks/results/table3_fashion-mnist_defaults.csv \
         benchmarks/results/table3_fashion-mnist_defaults_seeds77-97.csv
+    # ... taking some start topologies from one run and the rest from another:
+    python benchmarks/bench_table3.py --dataset mnist --tag seeds5 --combine \
+        benchmarks/results/table3_mnist_paper.csv:small,medium \
+        benchmarks/results/table3_mnist_paper_max_params_start.csv:large
 """
 
 import argparse
 import csv
+import importlib
 import statistics
 import time
 
+import joblib
 import numpy as np
 from _common import RESULTS, data_dir, header, parse_params, write
 
@@ -90,14 +99,24 @@ def main():
         help="suffix of the result files (keeps a --set variant from replacing the main table)",
     )
     ap.add_argument(
+        "--scratch",
+        action="store_true",
+        help="also train each Surgeon's final topology from scratch without surgery (same "
+        "seed and epochs as the baseline): the cost of the network found, without the search",
+    )
+    ap.add_argument(
         "--combine",
         nargs="+",
         metavar="CSV",
-        help="fit nothing: write one table from these per-run CSVs of earlier runs",
+        help="fit nothing: write one table from these per-run CSVs of earlier runs; "
+        "PATH:small,medium takes only those start topologies from PATH",
     )
     args = ap.parse_args()
     if args.combine:
-        rows = [r for path in args.combine for r in read_rows(path) if r[0] in args.topologies]
+        rows = []
+        for spec in args.combine:
+            path, only = combine_source(spec)
+            rows += [r for r in read_rows(path) if r[0] in args.topologies and r[0] in only]
         topologies = [t for t in args.topologies if any(r[0] == t for r in rows)]
         sources = ", ".join(f"`{path}`" for path in args.combine)
         seeds = sorted({r[1] for r in rows})
@@ -115,13 +134,20 @@ def main():
         seeds = seeds[:1]
     extra = {}
     extra.update(parse_params(args.set))
+    warm_up(X, y, args.n_jobs)
     rows = []
     for topo in args.topologies:
         for seed in seeds:
             cell = {}
-            for label, kw in (("baseline", {"surgery": False}), ("surgeon", extra)):
+            runs = [("baseline", {"surgery": False}), ("surgeon", extra)]
+            if args.scratch:
+                runs.append(("scratch", {"surgery": False}))
+            for label, kw in runs:
+                start = TOPOLOGIES[topo]
+                if label == "scratch":
+                    start = tuple(cell["surgeon"]["topology"])
                 clf = SurgeonClassifier(
-                    hidden_layer_sizes=TOPOLOGIES[topo],
+                    hidden_layer_sizes=start,
                     random_state=seed,
                     n_jobs=args.n_jobs,
                     **params,
@@ -159,6 +185,19 @@ def main():
         f"n_jobs={args.n_jobs}; seeds {seeds}; train {len(y)} / test {len(yt)}."
     )
     write_results(args, rows, args.topologies, note)
+
+
+def warm_up(X, y, n_jobs):
+    """An untimed short fit, and the worker processes started and importing the package.
+
+    Without it the first timed fit of the run pays the process's start-up (torch's first
+    calls, the workers' imports), which skews the first cell's wall-time ratios.
+    """
+    SurgeonClassifier((10,), max_iter=2, surgery=False, random_state=0).fit(X[:5000], y[:5000])
+    n = joblib.effective_n_jobs(n_jobs)
+    joblib.Parallel(n_jobs=n_jobs)(
+        joblib.delayed(importlib.import_module)("sksurgeon._surgeon") for _ in range(n)
+    )
 
 
 def write_results(args, rows, topologies, note):
@@ -246,9 +285,42 @@ def write_results(args, rows, topologies, note):
             f"| {statistics.mean(es) / statistics.mean(eb):.2f} | {statistics.median(wr):.2f} "
             f"| {search} | {tops} |"
         )
+    scratch = [t for t in topologies if all("scratch" in c for tt, _, c in rows if tt == t)]
+    if scratch:
+        out += [
+            "",
+            "Each Surgeon's final topology trained from scratch, without surgery, for the "
+            "baseline's epochs and with the same seed (`--scratch`): what the network found "
+            "costs and reaches on its own. The Surgeon's wall time over the scratch run's is "
+            "the price of the search itself.",
+            "",
+            "| topology | surgeon acc | scratch acc | scratch >= surgeon (seeds) | "
+            "wall ratio scratch / baseline | wall ratio surgeon / scratch |",
+            "|---|---|---|---|---|---|",
+        ]
+        for topo in scratch:
+            cells = [c for t, _, c in rows if t == topo]
+            s = [c["surgeon"]["acc"] for c in cells]
+            f = [c["scratch"]["acc"] for c in cells]
+            fb = [c["scratch"]["wall"] / c["baseline"]["wall"] for c in cells]
+            sf = [c["surgeon"]["wall"] / c["scratch"]["wall"] for c in cells]
+            wins = sum(c["scratch"]["acc"] >= c["surgeon"]["acc"] for c in cells)
+            out.append(
+                f"| {topo} {'-'.join(map(str, TOPOLOGIES[topo]))} | {fmt(s)} | {fmt(f)} | "
+                f"{wins} of {len(cells)} | {statistics.median(fb):.2f} | "
+                f"{statistics.median(sf):.2f} |"
+            )
     out.append("")
     out.append(f"Per-run figures: `benchmarks/results/{tag}.csv`.")
     write(f"{tag}.md", "\n".join(out) + "\n")
+
+
+def combine_source(spec):
+    """``PATH`` or ``PATH:TOPO,TOPO``: a per-run CSV and the start topologies to take from it."""
+    path, sep, names = spec.rpartition(":")
+    if sep and names and set(names.split(",")) <= set(TOPOLOGIES):
+        return path, set(names.split(","))
+    return spec, set(TOPOLOGIES)
 
 
 def read_rows(path):
