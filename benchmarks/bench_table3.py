@@ -21,6 +21,8 @@ Usage::
     python benchmarks/bench_table3.py --quick                   # smoke run: minutes
     python benchmarks/bench_table3.py --config paper --seeds 6 63 72
     python benchmarks/bench_table3.py --dataset mnist --config defaults
+    # also train each Surgeon's final topology from scratch (what the network found costs):
+    python benchmarks/bench_table3.py --config defaults --seeds 6 63 72 77 97 --scratch
     # one table from the per-run CSVs of several runs (e.g. more seeds run later):
     python benchmarks/bench_table3.py --config defaults --tag seeds5 --combine \
         benchmarks/results/table3_fashion-mnist_defaults.csv \
