@@ -173,6 +173,7 @@ def main():
                     backtracks=sum(d["outcome"] == "backtrack" for d in clf.decisions_),
                     pruned=sum(e["status"].startswith("pruned") for e in clf.surgery_log_),
                     stop=clf.stop_reason_,
+                    refit=clf.refit_["status"] if clf.refit_ else "",
                 )
                 print(
                     f"{args.dataset} {topo} seed {seed} {label}: test {cell[label]['acc']:.4f} "
@@ -228,6 +229,7 @@ def write_results(args, rows, topologies, note):
                 "backtracks",
                 "pruned",
                 "stop_reason",
+                "refit",
             ]
         )
         for topo, seed, cell in rows:
@@ -249,6 +251,7 @@ def write_results(args, rows, topologies, note):
                         c["backtracks"],
                         c["pruned"],
                         c["stop"],
+                        c["refit"],
                     ]
                 )
     out = [
@@ -287,6 +290,24 @@ def write_results(args, rows, topologies, note):
             f"| {statistics.mean(es) / statistics.mean(eb):.2f} | {statistics.median(wr):.2f} "
             f"| {search} | {tops} |"
         )
+    refits = [t for t in topologies if any(c["surgeon"]["refit"] for tt, _, c in rows if tt == t)]
+    if refits:
+        out += [
+            "",
+            "With `refit=True` the Surgeon also trains the topology it found from scratch and "
+            "returns whichever network is more accurate on the validation split; the search "
+            "itself is the same as without it (the same seeds give the same search).",
+            "",
+            "| topology | scratch network kept (seeds) | skipped (start topology kept) |",
+            "|---|---|---|",
+        ]
+        for topo in refits:
+            status = [c["surgeon"]["refit"] for t, _, c in rows if t == topo]
+            out.append(
+                f"| {topo} {'-'.join(map(str, TOPOLOGIES[topo]))} | "
+                f"{status.count('kept')} of {len(status)} | "
+                f"{sum(st.startswith('skipped') for st in status)} |"
+            )
     scratch = [t for t in topologies if all("scratch" in c for tt, _, c in rows if tt == t)]
     if scratch:
         out += [
@@ -343,6 +364,7 @@ def read_rows(path):
                 backtracks=int(r["backtracks"]),
                 pruned=int(r["pruned"]),
                 stop=r["stop_reason"],
+                refit=r.get("refit", ""),
             )
     return [(topo, seed, cell) for (topo, seed), cell in cells.items()]
 

@@ -109,6 +109,7 @@ _FITTED = (
     "history_",
     "surgery_log_",
     "decisions_",
+    "refit_",
 )
 
 
@@ -219,8 +220,13 @@ def load(path):
         if names is not None:
             est.feature_names_in_ = np.asarray(names, dtype=object)
         for k in _FITTED:
-            setattr(est, k, _decode(meta["fitted"][k]))
-        for h in est.history_:
+            # refit_ came after format version 1's first files: absent means no refit.
+            default = None if k == "refit_" else KeyError
+            value = meta["fitted"].get(k, default)
+            if value is KeyError:
+                raise KeyError(k)
+            setattr(est, k, _decode(value))
+        for h in est.history_ + (est.refit_["history"] if est.refit_ else []):
             h["hidden_layer_sizes"] = tuple(h["hidden_layer_sizes"])
         est.loss_curve_ = [h["train_loss"] for h in est.history_]
         est.validation_scores_ = [h["val_accuracy"] for h in est.history_]

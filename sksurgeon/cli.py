@@ -88,6 +88,12 @@ def build_parser():
         "else none; the default) or 'none'",
     )
     p.add_argument(
+        "--refit",
+        action="store_true",
+        help="also train the topology found from scratch and keep whichever network is "
+        "more accurate on the validation split",
+    )
+    p.add_argument(
         "--test-size",
         type=float,
         default=0.25,
@@ -185,7 +191,7 @@ def main(argv=None):
     )
     if args.batch_size:
         common["batch_size"] = args.batch_size
-    surgeon_extra = {"max_params": args.max_params}
+    surgeon_extra = {"max_params": args.max_params, "refit": args.refit}
     if args.size_weight is not None:
         surgeon_extra["size_weight"] = args.size_weight
     fits = []
@@ -228,6 +234,15 @@ def main(argv=None):
             f"({d['n_params']} params, val {d['val_accuracy']:.4f}) via {ops}"
         )
     print(f"  stopped: {surgeon.stop_reason_}")
+    if surgeon.refit_ is not None:
+        r = surgeon.refit_
+        scores = (
+            ""
+            if r["status"].startswith("skipped")
+            else f" (val {r['val_accuracy']:.4f} against the search's "
+            f"{r['search_val_accuracy']:.4f})"
+        )
+        print(f"  refit from scratch: {r['status']}{scores}")
     if args.save_model:
         save(surgeon, args.save_model)
         print(f"model written to {args.save_model}")

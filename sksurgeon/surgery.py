@@ -56,6 +56,7 @@ __all__ = [
     "hidden_widths",
     "count_parameters",
     "identity",
+    "reinitialize",
     "add_neurons",
     "widen",
     "add_layer",
@@ -415,6 +416,55 @@ def identity(net):
     """
     check_mlp(net)
     return copy.deepcopy(net)
+
+
+def reinitialize(net, *, generator=None):
+    """Return a network of ``net``'s architecture with fresh random weights.
+
+    Every layer keeps its shape, its bias (or lack of one) and its activation; weights and
+    biases are drawn as :func:`build_mlp` draws them, so the result is what
+    :func:`build_mlp` would build from the same generator state for the same widths. This
+    is how a topology found by the search is trained from scratch (``refit``).
+
+    Not function-preserving (that is the point). Cost: one draw per parameter.
+
+    Parameters
+    ----------
+    net : nn.Sequential
+    generator : torch.Generator, default=None
+        Source of randomness; ``None`` uses torch's global generator.
+
+    Returns
+    -------
+    new_net : nn.Sequential
+        Same device, dtype and training mode as ``net``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sksurgeon.surgery import build_mlp, reinitialize, truncate, hidden_widths
+    >>> net = truncate(build_mlp(20, [8], 3), 0, 2)
+    >>> fresh = reinitialize(net, generator=torch.Generator().manual_seed(0))
+    >>> hidden_widths(fresh), fresh[0].bias is None
+    ([2, 8], True)
+    """
+    check_mlp(net)
+    layers = _unpack(net)
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    for layer in layers:
+        fan_out, fan_in = layer.weight.shape
+        like = layer.weight
+        bound = 1.0 / fan_in**0.5
+        # One draw of the bias column even for a bias-free layer keeps the stream aligned
+        # with build_mlp's.
+        wb = torch.rand(
+            fan_out, fan_in + 1, generator=generator, device=gen_device, dtype=like.dtype
+        )
+        wb = ((2 * wb - 1) * bound).to(like.device)
+        layer.weight = wb[:, :fan_in].contiguous()
+        if layer.bias is not None:
+            layer.bias = wb[:, fan_in].contiguous()
+    return _pack(layers, net.training)
 
 
 def _split_fractions(group_size, split, like):

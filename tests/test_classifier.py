@@ -153,6 +153,31 @@ def test_safe_save_and_load(fitted, iris, tmp_path):
     assert back.hidden_layer_sizes_ == fitted.hidden_layer_sizes_
     assert back.get_params() == fitted.get_params()
     assert back.history_ == fitted.history_
+    assert back.refit_ is None
+
+
+def test_save_load_keeps_refit_and_reads_files_without_it(tmp_path):
+    import json
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:500] / 16.0, y[:500]
+    clf = SurgeonClassifier(
+        (4,), refit=True, max_params=None, max_iter=20, learning_rate_init=0.01, random_state=1
+    ).fit(X, y)
+    assert clf.hidden_layer_sizes_ != (2,) and clf.refit_["epochs"] == clf.n_iter_
+    path = tmp_path / "model.sks"
+    clf.save(path)
+    back = sksurgeon.load(path)
+    assert back.refit_ == clf.refit_
+    assert isinstance(back.refit_["history"][0]["hidden_layer_sizes"], tuple)
+    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    # A file written before refit_ existed loads as a fit without refit.
+    payload = torch.load(path, weights_only=True)
+    meta = json.loads(payload["meta"])
+    del meta["fitted"]["refit_"]
+    payload["meta"] = json.dumps(meta)
+    torch.save(payload, path)
+    assert sksurgeon.load(path).refit_ is None
 
 
 def test_save_load_string_labels_and_feature_names(tmp_path):

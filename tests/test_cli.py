@@ -98,3 +98,9 @@ def test_module_entry_point_help():
         [sys.executable, "-m", "sksurgeon", "--help"], capture_output=True, text=True, check=True
     )
     assert "usage: sksurgeon" in res.stdout and "--save-model" in res.stdout
+
+
+def test_refit_option(capsys):
+    assert main([*FAST, "--hidden", "4", "--max-params", "none", "--no-baseline", "--refit"]) == 0
+    out = capsys.readouterr().out
+    assert "refit from scratch: " in out

@@ -438,3 +438,81 @@ def test_race_finisher_is_the_leader_by_score(accs, winner, monkeypatch):
     )
     assert finished == [winner]
     assert not out[winner].get("raced_out") and out[1 - winner]["raced_out"]
+
+
+class GrowScript(Script):
+    """A Script whose candidates are one unit wider: the topology changes, so refit runs.
+
+    An accuracy of None in ``branch_accs`` makes that training diverge.
+    """
+
+    def train_branch(self, net, state, data, train_config, n_epochs, seed, n_threads=1):
+        if self.branch_accs[0] is None:
+            self.branch_accs.pop(0)
+            self.branch_calls += 1
+            return {"diverged": True, "n_samples": 0, "losses": [], "accs": [], "seconds": 0.0}
+        return super().train_branch(net, state, data, train_config, n_epochs, seed, n_threads)
+
+    def retrain(self, parent, *args, **kwargs):
+        out = super().retrain(parent, *args, **kwargs)
+        out["net"] = surgery.add_neurons(
+            parent, 0, 1, init="random", generator=torch.Generator().manual_seed(0)
+        )
+        return out
+
+
+@pytest.mark.parametrize(
+    "refit_acc,kept,status",
+    [(0.9, True, "kept"), (0.55, False, "search's network kept"), (None, False, "diverged")],
+)
+def test_refit_keeps_the_more_accurate_network(monkeypatch, refit_acc, kept, status):
+    # pretrain, three decisions of two branches each, then the refit: the last training.
+    script = GrowScript([0.5] + [0.6] * 6 + [refit_acc])
+    res = _run(monkeypatch, script, refit=True)
+    assert script.branch_accs == []
+    r = res.refit
+    assert (r["kept"], r["status"], r["epochs"]) == (kept, status, 40)
+    assert r["search_val_accuracy"] == 0.6
+    # The search's record is untouched either way: history and decisions describe it.
+    assert [h["epoch"] for h in res.history] == list(range(1, 41))
+    assert all(d["outcome"] == "accepted" for d in res.decisions)
+    if kept:
+        assert res.net.tag == "branch7" and res.val_accuracy == 0.9
+        assert len(r["history"]) == 40 and r["history"][-1]["val_accuracy"] == 0.9
+    else:
+        assert res.net.tag != "branch7" and res.val_accuracy == 0.6
+    assert surgery.hidden_widths(res.net) == [11, 8, 8]
+
+
+def test_refit_skipped_when_the_search_kept_the_start_topology(monkeypatch):
+    script = Script([0.5] + [0.6] * 6)  # identity candidates only
+    res = _run(monkeypatch, script, refit=True)
+    assert res.refit["status"] == "skipped: topology unchanged"
+    assert res.refit["epochs"] == 0 and not res.refit["kept"]
+    assert _run(monkeypatch, Script([0.5] + [0.6] * 6)).refit is None
+
+
+def test_refit_on_digits_leaves_the_search_alone_and_is_deterministic(monkeypatch):
+    # Every phase in the workers with n_jobs=2, as in the test above; the refit itself runs in
+    # the calling process.
+    monkeypatch.setattr(surgeon_mod, "MIN_PARALLEL_SECONDS", 0.0)
+    X, y = _digits(500)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=20, random_state=1, learning_rate_init=0.01)
+    plain = SurgeonClassifier(n_jobs=1, **GROW, **kw).fit(X, y)
+    ref = SurgeonClassifier(n_jobs=1, refit=True, **GROW, **kw).fit(X, y)
+    other = SurgeonClassifier(n_jobs=2, refit=True, **GROW, **kw).fit(X, y)
+    assert plain.refit_ is None
+    assert ref.hidden_layer_sizes_ == plain.hidden_layer_sizes_ != (4,)
+    assert ref.history_ == plain.history_ and ref.decisions_ == plain.decisions_
+    r = ref.refit_
+    assert r["epochs"] == 20 and len(r["history"]) == 20
+    assert r["status"] in ("kept", "search's network kept")
+    assert ref.best_validation_score_ == max(r["val_accuracy"], r["search_val_accuracy"])
+    assert ref.epochs_trained_ == pytest.approx(plain.epochs_trained_ + 20)
+    same_as_search = np.array_equal(ref.predict_proba(X), plain.predict_proba(X))
+    assert same_as_search is not r["kept"]
+    np.testing.assert_array_equal(ref.predict_proba(X), other.predict_proba(X))
+    assert ref.refit_ == other.refit_
+    # Without surgery there is nothing to refit.
+    base = SurgeonClassifier(surgery=False, refit=True, **kw).fit(X, y)
+    assert base.refit_ is None

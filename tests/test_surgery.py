@@ -787,3 +787,47 @@ def test_cuda_operations(dtype):
     new = S.remove_neurons(wide, 1, 2, method="data", X=X)
     assert rel_change(new, net, X.to(dtype)) <= t
     assert S.singular_values(net, 0).device.type == "cuda"
+
+
+# --------------------------------------------------------------------------- reinitialize
+
+
+@given(mlps(), st.data())
+@fast
+def test_reinitialize_is_build_mlp_of_the_same_architecture(case, data):
+    net, seed = case
+    other = data.draw(st.integers(0, 2**31 - 1))
+    if data.draw(st.booleans()):
+        # A truncated layer: bias-free, Identity activation, mixed with the others.
+        layer = data.draw(st.integers(0, n_hidden(net) - 1))
+        out_f, in_f = net[2 * layer].weight.shape
+        net = S.truncate(net, layer, data.draw(st.integers(1, min(out_f, in_f))))
+    snap = snapshot(net)
+    fresh = S.reinitialize(net, generator=torch.Generator().manual_seed(other))
+    assert_untouched(net, snap)
+    assert_independent(fresh, net)
+    assert [type(m) for m in fresh] == [type(m) for m in net]
+    for new, old in zip(fresh, net, strict=True):
+        if isinstance(old, nn.Linear):
+            assert new.weight.shape == old.weight.shape
+            assert new.weight.dtype == old.weight.dtype
+            assert (new.bias is None) == (old.bias is None)
+            bound = old.in_features**-0.5
+            assert new.weight.abs().max() <= bound
+        elif isinstance(old, nn.LeakyReLU):
+            assert new.negative_slope == old.negative_slope
+    if all(m.bias is not None for m in net if isinstance(m, nn.Linear)):
+        # Same draws as build_mlp from the same generator state.
+        act = copy.deepcopy(net[1]) if len(net) > 1 else "relu"
+        built = S.build_mlp(
+            net[0].in_features,
+            S.hidden_widths(net),
+            net[-1].out_features,
+            act,
+            generator=torch.Generator().manual_seed(other),
+            dtype=net[0].weight.dtype,
+        )
+        for a, b in zip(fresh.parameters(), built.parameters(), strict=True):
+            assert torch.equal(a, b)
+    with torch.no_grad():
+        assert not torch.equal(fresh(inputs(net)), net(inputs(net))) or other == seed
