@@ -258,6 +258,8 @@ def plot_surgery_history(estimator, ax=None, *, topology=True, annotate=True):
     The paper's Fig. 3: the top panel shows validation accuracy per epoch of the lineage
     (``history_``), the middle one its parameter count, both with a dashed vertical line at
     every decision point and, on the accuracy panel, the operation kept (or ``backtrack``).
+    A fit with ``refit=True`` adds the validation curve of the topology found trained from
+    scratch (dotted).
     The optional bottom panel is :func:`plot_topology_evolution`.
 
     Parameters
@@ -309,6 +311,17 @@ def plot_surgery_history(estimator, ax=None, *, topology=True, annotate=True):
     par_ax.step(
         epochs, [h["n_params"] for h in hist], where="pre", color="black", label="parameters"
     )
+    refit = getattr(est, "refit_", None)
+    if refit and refit["history"]:
+        # Epochs of a fresh training, numbered as the lineage's: both start at the first epoch.
+        acc_ax.plot(
+            [h["epoch"] for h in refit["history"]],
+            [h["val_accuracy"] for h in refit["history"]],
+            color="grey",
+            linestyle=":",
+            label=f"refit from scratch ({'kept' if refit['kept'] else 'not kept'})",
+        )
+        acc_ax.legend(loc="lower right", fontsize=8)
 
     decisions = list(getattr(est, "decisions_", []) or [])
     points = decision_epochs(est)

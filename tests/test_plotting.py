@@ -262,6 +262,22 @@ def test_plot_surgery_history_options(fitted):
         plotting.plot_surgery_history(fitted, ax=given)
 
 
+def test_plot_surgery_history_draws_the_refit_curve(digits):
+    X, y = digits
+    clf = SurgeonClassifier(
+        (4,), max_iter=20, max_params=None, learning_rate_init=0.01, refit=True, random_state=1
+    ).fit(X, y)
+    assert clf.refit_["history"]
+    acc_ax = plotting.plot_surgery_history(clf, topology=False)[0]
+    (line,) = [ln for ln in acc_ax.get_lines() if ln.get_label().startswith("refit")]
+    x, yv = line.get_data()
+    np.testing.assert_array_equal(x, [h["epoch"] for h in clf.refit_["history"]])
+    np.testing.assert_allclose(yv, [h["val_accuracy"] for h in clf.refit_["history"]])
+    kept = "kept" if clf.refit_["kept"] else "not kept"
+    assert line.get_label() == f"refit from scratch ({kept})"
+    assert acc_ax.get_legend() is not None
+
+
 def test_plot_surgery_history_of_baseline(baseline):
     axes = plotting.plot_surgery_history(baseline)
     assert len(axes[0].get_lines()) == 1
