@@ -267,7 +267,7 @@ def write_results(args, rows, topologies, note):
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for topo in topologies:
-        cells = [c for t, _, c in rows if t == topo]
+        cells = cells_of(rows, topo)
         b = [c["baseline"]["acc"] for c in cells]
         s = [c["surgeon"]["acc"] for c in cells]
         pf = [100 * (c["surgeon"]["params"] / c["baseline"]["params"] - 1) for c in cells]
@@ -285,7 +285,7 @@ def write_results(args, rows, topologies, note):
         )
         rel = 100 * (statistics.mean(s) / statistics.mean(b) - 1)
         out.append(
-            f"| {topo} {'-'.join(map(str, TOPOLOGIES[topo]))} | {fmt(b)} | {fmt(s)} | "
+            f"| {start_label(topo)} | {fmt(b)} | {fmt(s)} | "
             f"{rel:.2f} | {fmt(pf, 2)} | {statistics.mean(eb):.1f} | {statistics.mean(es):.1f} "
             f"| {statistics.mean(es) / statistics.mean(eb):.2f} | {statistics.median(wr):.2f} "
             f"| {search} | {tops} |"
@@ -302,9 +302,9 @@ def write_results(args, rows, topologies, note):
             "|---|---|---|",
         ]
         for topo in refits:
-            status = [c["surgeon"]["refit"] for t, _, c in rows if t == topo]
+            status = [c["surgeon"]["refit"] for c in cells_of(rows, topo)]
             out.append(
-                f"| {topo} {'-'.join(map(str, TOPOLOGIES[topo]))} | "
+                f"| {start_label(topo)} | "
                 f"{status.count('kept')} of {len(status)} | "
                 f"{sum(st.startswith('skipped') for st in status)} |"
             )
@@ -322,20 +322,30 @@ def write_results(args, rows, topologies, note):
             "|---|---|---|---|---|---|",
         ]
         for topo in scratch:
-            cells = [c for t, _, c in rows if t == topo]
+            cells = cells_of(rows, topo)
             s = [c["surgeon"]["acc"] for c in cells]
             f = [c["scratch"]["acc"] for c in cells]
             fb = [c["scratch"]["wall"] / c["baseline"]["wall"] for c in cells]
             sf = [c["surgeon"]["wall"] / c["scratch"]["wall"] for c in cells]
             wins = sum(c["scratch"]["acc"] >= c["surgeon"]["acc"] for c in cells)
             out.append(
-                f"| {topo} {'-'.join(map(str, TOPOLOGIES[topo]))} | {fmt(s)} | {fmt(f)} | "
+                f"| {start_label(topo)} | {fmt(s)} | {fmt(f)} | "
                 f"{wins} of {len(cells)} | {statistics.median(fb):.2f} | "
                 f"{statistics.median(sf):.2f} |"
             )
     out.append("")
     out.append(f"Per-run figures: `benchmarks/results/{tag}.csv`.")
     write(f"{tag}.md", "\n".join(out) + "\n")
+
+
+def start_label(topo):
+    """``small 10``: a start topology's name and widths, as the tables show it."""
+    return f"{topo} {'-'.join(map(str, TOPOLOGIES[topo]))}"
+
+
+def cells_of(rows, topo):
+    """The per-seed cells of one start topology."""
+    return [c for t, _, c in rows if t == topo]
 
 
 def combine_source(spec):
