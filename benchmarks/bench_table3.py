@@ -268,12 +268,12 @@ def write_results(args, rows, topologies, note):
     ]
     for topo in topologies:
         cells = cells_of(rows, topo)
-        b = [c["baseline"]["acc"] for c in cells]
-        s = [c["surgeon"]["acc"] for c in cells]
-        pf = [100 * (c["surgeon"]["params"] / c["baseline"]["params"] - 1) for c in cells]
-        eb = [c["baseline"]["epochs"] for c in cells]
-        es = [c["surgeon"]["epochs"] for c in cells]
-        wr = [c["surgeon"]["wall"] / c["baseline"]["wall"] for c in cells]
+        b = values(cells, "baseline", "acc")
+        s = values(cells, "surgeon", "acc")
+        pf = [100 * (r - 1) for r in ratios(cells, "surgeon", "baseline", "params")]
+        eb = values(cells, "baseline", "epochs")
+        es = values(cells, "surgeon", "epochs")
+        wr = ratios(cells, "surgeon", "baseline", "wall")
         search = " / ".join(
             f"{statistics.mean(c['surgeon'][k] for c in cells):.1f}"
             for k in ("decisions", "tries", "pruned")
@@ -323,10 +323,10 @@ def write_results(args, rows, topologies, note):
         ]
         for topo in scratch:
             cells = cells_of(rows, topo)
-            s = [c["surgeon"]["acc"] for c in cells]
-            f = [c["scratch"]["acc"] for c in cells]
-            fb = [c["scratch"]["wall"] / c["baseline"]["wall"] for c in cells]
-            sf = [c["surgeon"]["wall"] / c["scratch"]["wall"] for c in cells]
+            s = values(cells, "surgeon", "acc")
+            f = values(cells, "scratch", "acc")
+            fb = ratios(cells, "scratch", "baseline", "wall")
+            sf = ratios(cells, "surgeon", "scratch", "wall")
             wins = sum(c["scratch"]["acc"] >= c["surgeon"]["acc"] for c in cells)
             out.append(
                 f"| {start_label(topo)} | {fmt(s)} | {fmt(f)} | "
@@ -346,6 +346,16 @@ def start_label(topo):
 def cells_of(rows, topo):
     """The per-seed cells of one start topology."""
     return [c for t, _, c in rows if t == topo]
+
+
+def values(cells, model, key):
+    """One figure of one model, seed by seed."""
+    return [c[model][key] for c in cells]
+
+
+def ratios(cells, model, reference, key):
+    """One figure of ``model`` over the same of ``reference``, seed by seed."""
+    return [c[model][key] / c[reference][key] for c in cells]
 
 
 def combine_source(spec):

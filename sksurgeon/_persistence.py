@@ -111,6 +111,8 @@ _FITTED = (
     "decisions_",
     "refit_",
 )
+#: Fitted attributes newer than format version 1's first files, with what their absence means.
+_ADDED_LATER = {"refit_": None}
 
 
 def save(estimator, path):
@@ -220,12 +222,12 @@ def load(path):
         if names is not None:
             est.feature_names_in_ = np.asarray(names, dtype=object)
         for k in _FITTED:
-            # refit_ came after format version 1's first files: absent means no refit.
-            default = None if k == "refit_" else KeyError
-            value = meta["fitted"].get(k, default)
-            if value is KeyError:
+            if k in meta["fitted"]:
+                setattr(est, k, _decode(meta["fitted"][k]))
+            elif k in _ADDED_LATER:
+                setattr(est, k, _ADDED_LATER[k])
+            else:
                 raise KeyError(k)
-            setattr(est, k, _decode(value))
         for h in est.history_ + (est.refit_["history"] if est.refit_ else []):
             h["hidden_layer_sizes"] = tuple(h["hidden_layer_sizes"])
         est.loss_curve_ = [h["train_loss"] for h in est.history_]
