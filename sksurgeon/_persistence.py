@@ -113,6 +113,8 @@ _FITTED = (
 )
 #: Fitted attributes newer than format version 1's first files, with what their absence means.
 _ADDED_LATER = {"refit_": None}
+#: Parameters newer than the first files, with the value that reproduces how those were fit.
+_PARAMS_ADDED_LATER = {"max_cost": None}
 
 
 def save(estimator, path):
@@ -203,7 +205,7 @@ def load(path):
         )
     try:
         meta = json.loads(payload["meta"])
-        params = _decode(meta["params"])
+        params = {**_PARAMS_ADDED_LATER, **_decode(meta["params"])}
         if params.get("hidden_layer_sizes") is not None and isinstance(
             params["hidden_layer_sizes"], list
         ):

@@ -83,6 +83,7 @@ class SurgeonConfig:
     plateau_patience: int | None = None
     target_score: float | None = None
     refit: bool = False
+    max_cost: float | None = 2.0
     race_fraction: float | None = 0.5
     prune_margin: float | None = 0.02
     memory_tolerance: float | str = "auto"
@@ -600,6 +601,19 @@ def _race_score(candidates, branches, config, n_train, k, accuracy):
     return _score(config, n_train, c, accuracy, branches[c.branch].val_accuracy)
 
 
+def _race_leg(step, race_fraction, n_racers):
+    """Epochs every racer trains before the race is decided (``step`` when there is none)."""
+    if race_fraction is None or n_racers < 2 or step < 2:
+        return step
+    return min(step, max(1, round(step * race_fraction)))
+
+
+def _winners_epochs(step, race_fraction, n_winners):
+    """Most epochs :func:`_train_winners` trains in all for ``n_winners`` selected candidates."""
+    first = _race_leg(step, race_fraction, n_winners)
+    return n_winners * first + (step - first)
+
+
 def _train_winners(
     parallel,
     results,
@@ -624,15 +638,15 @@ def _train_winners(
     and finishing it would only be thrown away by the backtrack. The finisher trains alone,
     with ``solo_threads`` intra-op threads.
     """
-    race = race_fraction is not None and len(results) > 1 and step > 1
-    first = max(1, round(step * race_fraction)) if race else step
+    first = _race_leg(step, race_fraction, len(results))
+    race = first < step
     trained = parallel(
         joblib.delayed(_train_branch)(
             r["net"], r["state"], data, train_config, first, seed_of(3, k)
         )
         for k, r in enumerate(results)
     )
-    if not race or first >= step:
+    if not race:
         return trained
     alive = [k for k, t in enumerate(trained) if not t["diverged"]]
     for k in alive:
@@ -708,7 +722,9 @@ def run_surgeon(
     search therefore ends at ``max_iter`` lineage epochs, after ``patience`` consecutive
     backtracks, after ``plateau_patience`` consecutive decision points without a new record
     validation accuracy, at ``target_score``, or after ``patience`` decision points more than
-    ``max_iter`` needs (twice as many when ``patience`` is None), which bounds the cost.
+    ``max_iter`` needs (twice as many when ``patience`` is None). Once another decision point
+    could take the fit past ``max_cost * max_iter`` epochs, the best branch trains alone to
+    ``max_iter`` epochs instead.
     prefer : {'processes', 'threads'} or None
         joblib backend hint (see :class:`sksurgeon.SurgeonClassifier` for the choice).
     reporter : callable, optional
@@ -779,6 +795,8 @@ def run_surgeon(
         # Every backtrack costs a decision point on top of the lineage's; allow `patience`
         # of them in all (as many as the lineage's steps without patience) to bound the cost.
         max_decisions = n_steps + (config.patience if config.patience is not None else n_steps)
+        budget = None if config.max_cost is None else config.max_cost * config.max_iter * n_train
+        out_of_budget = False
 
         def target_reached():
             return (
@@ -835,6 +853,19 @@ def run_surgeon(
                 ]
                 batch = min(train_config.batch_size, n_train)
                 work = [(nb * batch, c.n_params) for c, nb in zip(chosen, budgets, strict=True)]
+                if budget is not None:
+                    # The try's most training, and then the lineage's remaining epochs
+                    # alone as if it backtracked: the budget holds whatever happens.
+                    k = min(config.n_branches, len(chosen))
+                    worst = (
+                        samples
+                        + sum(n for n, _ in work)
+                        + _winners_epochs(step, config.race_fraction, k) * n_train
+                        + (config.max_iter - clock) * n_train
+                    )
+                    if worst > budget:
+                        out_of_budget = True
+                        break
                 results = retrain_candidates(
                     pool_for(work),
                     [(branches[c.branch].net, branches[c.branch].state) for c in chosen],
@@ -937,6 +968,10 @@ def run_surgeon(
                 if new_branches:
                     accepted = new_branches
                     break
+            if out_of_budget and attempt == 0:
+                decision -= 1  # nothing was tried
+                stop_reason = "max_cost"
+                break
             start = clock
             if accepted:
                 branches = sorted(accepted, key=lambda b: (-b.val_accuracy, b.n_params))
@@ -972,6 +1007,9 @@ def run_surgeon(
                 record, plateau = branches[0], 0
             else:
                 plateau += 1
+            if out_of_budget:
+                stop_reason = "max_cost"
+                break
             if config.patience is not None and backtracks >= config.patience:
                 stop_reason = "no_improvement"
                 break
@@ -982,6 +1020,17 @@ def run_surgeon(
             if target_reached():
                 stop_reason = "target_score"
 
+        if stop_reason == "max_cost" and clock < config.max_iter:
+            branches, n_samples = _finish_alone(
+                branches[0],
+                config.max_iter - clock,
+                data,
+                train_config,
+                task_seed(seed, decision + 1, 0, 5),
+                threads.saved,
+                say,
+            )
+            samples += n_samples
         # With early stopping the fit returns its best network, as MLPClassifier's does; the
         # paper's search (no plateau stop) returns where the lineage ended.
         finalists = branches + ([record] if config.plateau_patience is not None else [])
@@ -1006,6 +1055,36 @@ def run_surgeon(
         val_accuracy=val_out,
         refit=refit,
     )
+
+
+def _finish_alone(branch, n_epochs, data, train_config, seed, n_threads, say):
+    """Train ``branch`` without further search to the end of the lineage's epochs.
+
+    What the search does once ``max_cost`` leaves no room for another decision point: the
+    network found so far gets the training the user asked for, at the baseline's cost per
+    epoch. Returns the branches left (``branch`` itself if the training diverged) and the
+    samples trained on.
+    """
+    t = _train_branch(
+        surgery.identity(branch.net),
+        copy.deepcopy(branch.state),
+        data,
+        train_config,
+        n_epochs,
+        seed,
+        n_threads,
+    )
+    if t["diverged"]:
+        say(f"training alone diverged after {len(t['accs'])} epochs; kept the network before", 1)
+        return [branch], t["n_samples"]
+    last = branch.history[-1]["epoch"] if branch.history else 0
+    history = branch.history + _history_entries(last, t["losses"], t["accs"], t["net"])
+    say(
+        f"max_cost reached: {list(surgery.hidden_widths(t['net']))} trained alone "
+        f"{n_epochs} epochs, val {t['accs'][-1]:.4f}",
+        1,
+    )
+    return [Branch(t["net"], t["state"], t["accs"][-1], history, branch.n_params)], t["n_samples"]
 
 
 def _architecture(net):

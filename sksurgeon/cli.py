@@ -42,6 +42,18 @@ def _parse_max_params(text):
     return value
 
 
+def _parse_max_cost(text):
+    if text == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1 or 'none', got {text!r}")
+    return value
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="sksurgeon",
@@ -86,6 +98,13 @@ def build_parser():
         help="parameter budget for growth: a count, 'start' to never grow beyond the start "
         "topology, 'auto' ('start' for a start with more parameters than training samples, "
         "else none; the default) or 'none'",
+    )
+    p.add_argument(
+        "--max-cost",
+        type=_parse_max_cost,
+        default=argparse.SUPPRESS,
+        help="most epochs the search may train in all, as a multiple of --max-iter, or 'none' "
+        "(default: SurgeonClassifier's, 2)",
     )
     p.add_argument(
         "--refit",
@@ -194,6 +213,8 @@ def main(argv=None):
     surgeon_extra = {"max_params": args.max_params, "refit": args.refit}
     if args.size_weight is not None:
         surgeon_extra["size_weight"] = args.size_weight
+    if "max_cost" in vars(args):
+        surgeon_extra["max_cost"] = args.max_cost
     fits = []
     if not args.no_baseline:
         fits.append(("baseline", SurgeonClassifier(surgery=False, **common)))

@@ -18,6 +18,8 @@ import sksurgeon
 from sksurgeon import SurgeonClassifier
 
 FAST = dict(max_iter=20, interval=10, batch_size=32, learning_rate_init=0.02, random_state=0)
+# Tests that read the search's records from a few short intervals on small data pass
+# max_cost=None: there the candidates' epochs alone would use up the default budget early.
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def iris():
 @pytest.fixture(scope="module")
 def fitted(iris):
     X, y = iris
-    return SurgeonClassifier((8,), **FAST).fit(X, y)
+    return SurgeonClassifier((8,), max_cost=None, **FAST).fit(X, y)
 
 
 def test_fitted_attributes(fitted, iris):
@@ -116,6 +118,17 @@ def test_pipeline_and_grid_search_in_parallel(iris):
     assert grid.predict(X).shape == (150,)
 
 
+def test_default_max_cost_bounds_the_fit(iris):
+    X, y = iris
+    clf = SurgeonClassifier((8,), **{**FAST, "max_iter": 40}).fit(X, y)
+    assert clf.max_cost == 2.0
+    assert clf.epochs_trained_ <= 2.0 * 40
+    assert clf.stop_reason_ == "max_cost" and clf.n_iter_ == 40 == len(clf.history_)
+    assert [h["epoch"] for h in clf.history_] == list(range(1, 41))
+    assert clf.decisions_  # the budget left room for a decision point first
+    assert clf.score(X, y) > 0.8
+
+
 def test_clone_keeps_params_and_drops_fit(fitted):
     c = clone(fitted)
     assert c.get_params() == fitted.get_params()
@@ -162,7 +175,13 @@ def test_save_load_keeps_refit_and_reads_files_without_it(tmp_path):
     X, y = load_digits(return_X_y=True)
     X, y = X[:500] / 16.0, y[:500]
     clf = SurgeonClassifier(
-        (4,), refit=True, max_params=None, max_iter=20, learning_rate_init=0.01, random_state=1
+        (4,),
+        refit=True,
+        max_params=None,
+        max_cost=None,
+        max_iter=20,
+        learning_rate_init=0.01,
+        random_state=1,
     ).fit(X, y)
     assert clf.hidden_layer_sizes_ != (2,) and clf.refit_["epochs"] == clf.n_iter_
     path = tmp_path / "model.sks"
@@ -175,9 +194,13 @@ def test_save_load_keeps_refit_and_reads_files_without_it(tmp_path):
     payload = torch.load(path, weights_only=True)
     meta = json.loads(payload["meta"])
     del meta["fitted"]["refit_"]
+    # ... and one written before max_cost existed as a fit without a budget.
+    pairs = meta["params"]["__pairs__"]
+    pairs.remove(["max_cost", None])
     payload["meta"] = json.dumps(meta)
     torch.save(payload, path)
-    assert sksurgeon.load(path).refit_ is None
+    old = sksurgeon.load(path)
+    assert old.refit_ is None and old.get_params()["max_cost"] is None
 
 
 def test_save_load_string_labels_and_feature_names(tmp_path):
@@ -240,6 +263,7 @@ def test_cuda_without_gpu_is_a_clear_error(iris, monkeypatch):
         ({"selection": "best"}, "selection"),
         ({"add_init": "zeros"}, "add_init"),
         ({"retrain_multipliers": [1, 2]}, "retrain_multipliers"),
+        ({"max_cost": 0.5}, "max_cost"),
     ],
 )
 def test_invalid_parameters_name_the_parameter(iris, params, name):
@@ -291,6 +315,7 @@ def test_widen_candidate_switch(widen):
         retrain_batches=3,
         widen=widen,
         batch_size=100,
+        max_cost=None,
         random_state=0,
     ).fit(X, y)
     widened = [e for e in clf.surgery_log_ if e["operation"] == "widen"]
@@ -305,7 +330,12 @@ def test_widen_not_offered_beyond_one_parameter_per_sample(iris):
     # 135 training samples; 4-4 on iris widened to 24-24 would have 795 parameters.
     X, y = iris
     clf = SurgeonClassifier(
-        hidden_layer_sizes=(4, 4), max_iter=6, interval=2, retrain_batches=3, random_state=0
+        hidden_layer_sizes=(4, 4),
+        max_iter=6,
+        interval=2,
+        retrain_batches=3,
+        max_cost=None,
+        random_state=0,
     ).fit(X, y)
     assert clf.surgery_log_
     assert not any(e["operation"] == "widen" for e in clf.surgery_log_)
@@ -323,6 +353,7 @@ def test_max_params_budget(max_params):
         interval=2,
         retrain_batches=3,
         max_params=max_params,
+        max_cost=None,
         random_state=0,
     ).fit(X / 16, y)
     start = 64 * 50 + 50 + 50 * 10 + 10

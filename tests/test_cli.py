@@ -48,6 +48,8 @@ def test_csv_with_string_labels_and_outputs(tmp_path, capsys):
         str(log),
         "-q",
         *FAST,
+        "--max-cost",  # two intervals on iris: the default budget leaves no decision point
+        "none",
     ]
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -104,3 +106,18 @@ def test_refit_option(capsys):
     assert main([*FAST, "--hidden", "4", "--max-params", "none", "--no-baseline", "--refit"]) == 0
     out = capsys.readouterr().out
     assert "refit from scratch: " in out
+
+
+def test_max_cost_option(tmp_path, capsys):
+    model = tmp_path / "model.sks"
+    argv = [*FAST, "--hidden", "4", "--max-cost", "1", "--no-baseline", "-q"]
+    assert main([*argv, "--save-model", str(model)]) == 0
+    clf = sksurgeon.load(model)
+    assert clf.get_params()["max_cost"] == 1.0
+    assert clf.stop_reason_ == "max_cost" and clf.hidden_layer_sizes_ == (4,)
+    main([*FAST, "--max-cost", "none", "--no-baseline", "-q", "--save-model", str(model)])
+    assert sksurgeon.load(model).get_params()["max_cost"] is None
+    for bad in ("0.5", "lots"):
+        with pytest.raises(SystemExit):
+            main(["--max-cost", bad])
+        assert "expected a number >= 1 or 'none'" in capsys.readouterr().err

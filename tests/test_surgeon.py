@@ -497,7 +497,13 @@ def test_refit_on_digits_leaves_the_search_alone_and_is_deterministic(monkeypatc
     # the calling process.
     monkeypatch.setattr(surgeon_mod, "MIN_PARALLEL_SECONDS", 0.0)
     X, y = _digits(500)
-    kw = dict(hidden_layer_sizes=(4,), max_iter=20, random_state=1, learning_rate_init=0.01)
+    kw = dict(
+        hidden_layer_sizes=(4,),
+        max_iter=20,
+        random_state=1,
+        learning_rate_init=0.01,
+        max_cost=None,
+    )
     plain = SurgeonClassifier(n_jobs=1, **GROW, **kw).fit(X, y)
     ref = SurgeonClassifier(n_jobs=1, refit=True, **GROW, **kw).fit(X, y)
     other = SurgeonClassifier(n_jobs=2, refit=True, **GROW, **kw).fit(X, y)
@@ -516,3 +522,104 @@ def test_refit_on_digits_leaves_the_search_alone_and_is_deterministic(monkeypatc
     # Without surgery there is nothing to refit.
     base = SurgeonClassifier(surgery=False, refit=True, **kw).fit(X, y)
     assert base.refit_ is None
+
+
+class CostScript(Script):
+    """A Script that reports the samples its trainings would cost (90 training samples)."""
+
+    def __init__(self, branch_accs, candidate_acc=0.5):
+        super().__init__(branch_accs, candidate_acc)
+        self.epochs = []
+
+    def train_branch(self, net, state, data, train_config, n_epochs, seed, n_threads=1):
+        if self.branch_accs and self.branch_accs[0] is None:  # this training diverges
+            self.branch_accs.pop(0)
+            self.epochs.append(n_epochs)
+            return {"diverged": True, "n_samples": 90, "losses": [], "accs": [], "seconds": 0.0}
+        out = super().train_branch(net, state, data, train_config, n_epochs, seed, n_threads)
+        self.epochs.append(n_epochs)
+        return {**out, "n_samples": 90 * n_epochs}
+
+    def retrain(self, parent, parent_state, candidate, data, train_config, n_batches, *a, **k):
+        out = super().retrain(
+            parent, parent_state, candidate, data, train_config, n_batches, *a, **k
+        )
+        return {**out, "n_samples": n_batches * train_config.batch_size}
+
+
+@pytest.mark.parametrize("max_cost", [1.0, 1.6, 2.0, 2.6])
+def test_max_cost_bounds_the_search_and_finishes_the_lineage_alone(monkeypatch, max_cost):
+    # Every step improves, so nothing but the budget stops the search before max_iter.
+    script = CostScript([0.5 + 0.01 * k for k in range(40)])
+    res = _run(monkeypatch, script, max_iter=60, max_cost=max_cost)
+    assert res.epochs_trained <= max_cost * 60 + 1e-9
+    assert [h["epoch"] for h in res.history] == list(range(1, 61))
+    assert res.stop_reason == "max_cost"
+    assert all(d["outcome"] == "accepted" for d in res.decisions)
+    # Pretraining, two branches per decision point, then one training to epoch 60.
+    n = len(res.decisions)
+    assert script.epochs == [10] + [10] * (2 * n) + [60 - 10 * (n + 1)]
+    assert n == {1.0: 0, 1.6: 1, 2.0: 2, 2.6: 4}[max_cost]
+    # The finisher is the best branch of the last decision point.
+    assert res.val_accuracy == res.history[-1]["val_accuracy"] == 0.5 + 0.01 * (2 * n + 1)
+
+
+def test_max_cost_none_never_limits(monkeypatch):
+    script = CostScript([0.5 + 0.01 * k for k in range(40)])
+    res = _run(monkeypatch, script, max_iter=60, max_cost=None)
+    assert res.stop_reason == "max_iter" and len(res.decisions) == 5
+    assert res.epochs_trained > 2 * 60
+
+
+def test_max_cost_finish_that_diverges_keeps_the_network_before(monkeypatch):
+    script = CostScript([0.5, 0.6, 0.55, None])
+    res = _run(monkeypatch, script, max_iter=60, max_cost=1.6)
+    assert res.stop_reason == "max_cost" and len(res.decisions) == 1
+    assert res.val_accuracy == 0.6 and res.net.tag == "branch1"
+    assert [h["epoch"] for h in res.history] == list(range(1, 21))
+    assert res.epochs_trained <= 1.6 * 60
+
+
+def test_max_cost_holds_on_real_training(monkeypatch):
+    # Real training on digits: candidates of every kind, re-draws, races and backtracks.
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    X, y = _digits(300)
+
+    @settings(max_examples=12, deadline=None, derandomize=True)
+    @given(
+        max_cost=st.floats(1.0, 3.0),
+        max_iter=st.integers(4, 16),
+        interval=st.integers(1, 5),
+        race=st.sampled_from([None, 0.5]),
+        memory_tolerance=st.sampled_from([0.0, "auto"]),
+    )
+    def check(max_cost, max_iter, interval, race, memory_tolerance):
+        clf = SurgeonClassifier(
+            (6,),
+            max_iter=max_iter,
+            interval=interval,
+            race_fraction=race,
+            memory_tolerance=memory_tolerance,
+            max_cost=max_cost,
+            random_state=0,
+            **GROW,
+        ).fit(X, y)
+        assert clf.epochs_trained_ <= max_cost * max_iter + 1e-9
+        if clf.stop_reason_ == "max_cost":
+            assert clf.n_iter_ == max_iter
+
+    check()
+
+
+def test_max_cost_stop_is_the_same_for_any_n_jobs(monkeypatch):
+    monkeypatch.setattr(surgeon_mod, "MIN_PARALLEL_SECONDS", 0.0)
+    X, y = _digits(500)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=30, random_state=2, learning_rate_init=0.01)
+    one = SurgeonClassifier(n_jobs=1, **GROW, **kw).fit(X, y)
+    two = SurgeonClassifier(n_jobs=2, **GROW, **kw).fit(X, y)
+    assert one.stop_reason_ == "max_cost" and one.decisions_ and one.n_iter_ == 30
+    assert one.epochs_trained_ <= 60
+    assert one.history_ == two.history_ and one.decisions_ == two.decisions_
+    np.testing.assert_array_equal(one.predict_proba(X), two.predict_proba(X))
