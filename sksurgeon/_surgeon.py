@@ -166,6 +166,7 @@ class TrainingData:
         self.device = str(device)
         self.dtype = str(dtype).replace("torch.", "")
         self.n_samples = len(y)
+        self.n_val = len(y_val)
         w = np.ones(len(y_val)) if val_weight is None else np.asarray(val_weight, dtype=float)
         # Kish's effective sample size: what the validation accuracy's noise depends on.
         self.n_val_effective = float(w.sum() ** 2 / max((w**2).sum(), 1e-300))
@@ -443,6 +444,30 @@ def _retrain_candidate(
         return out
 
 
+#: What evaluating a sample costs against training on it (one forward pass in large batches
+#: against a forward and backward pass in small ones; measured 1/2 to 1/10 here).
+EVAL_COST = 0.25
+
+
+def candidate_work(chosen, budgets, data, train_config, config, parent_accuracies):
+    """Each candidate task's cost as ``(training samples equivalent, parameters)``.
+
+    The candidate's own size and the evaluations around its retraining (validation before
+    and after, at the pruning checkpoint, the drift probe) count, not only its batches: at
+    batch 16 a widened Large network's 25 batches take nearly as long as a shrunk one's 250,
+    and ordering by batches alone sent the widening last and left a worker idle (candidate
+    phase 1.55x faster with ``n_jobs=2`` before, 1.67x after: benchmarks/results/parallel.md).
+    Only the order of dispatch and where a phase runs depend on it, never a result.
+    """
+    batch = min(train_config.batch_size, data.n_samples)
+    work = []
+    for c, nb, parent_acc in zip(chosen, budgets, parent_accuracies, strict=True):
+        checks = 2 if prune_checkpoint(config, nb, parent_acc) < nb else 1
+        evaluated = (checks + 1) * data.n_val + 2 * min(config.drift_sample, data.n_val)
+        work.append((nb * batch + EVAL_COST * evaluated, c.n_params))
+    return work
+
+
 def prune_checkpoint(config, n_batches, parent_accuracy):
     """Batches after which a candidate's retraining is checked for hopelessness.
 
@@ -528,7 +553,8 @@ def retrain_candidates(
     """
     if parent_accuracies is None:
         parent_accuracies = [None] * len(chosen)
-    order = sorted(range(len(chosen)), key=lambda k: -budgets[k])
+    work = candidate_work(chosen, budgets, data, train_config, config, parent_accuracies)
+    order = sorted(range(len(chosen)), key=lambda k: -work[k][0] * work[k][1])
     done = parallel(
         joblib.delayed(_retrain_candidate)(
             parents[k][0],
@@ -851,15 +877,17 @@ def run_surgeon(
                     min(cap, max(1, round(config.retrain_batches * mult[c.operation])))
                     for c in chosen
                 ]
-                batch = min(train_config.batch_size, n_train)
-                work = [(nb * batch, c.n_params) for c, nb in zip(chosen, budgets, strict=True)]
+                parent_accuracies = [branches[c.branch].val_accuracy for c in chosen]
+                work = candidate_work(
+                    chosen, budgets, data, train_config, config, parent_accuracies
+                )
                 if budget is not None:
                     # The try's most training, and then the lineage's remaining epochs
                     # alone as if it backtracked: the budget holds whatever happens.
                     k = min(config.n_branches, len(chosen))
                     worst = (
                         samples
-                        + sum(n for n, _ in work)
+                        + sum(budgets) * min(train_config.batch_size, n_train)
                         + _winners_epochs(step, config.race_fraction, k) * n_train
                         + (config.max_iter - clock) * n_train
                     )
@@ -875,7 +903,7 @@ def run_surgeon(
                     train_config,
                     config,
                     partial(task_seed, seed, decision, attempt, 2),
-                    [branches[c.branch].val_accuracy for c in chosen],
+                    parent_accuracies,
                 )
                 entries = []
                 for c, nb, r in zip(chosen, budgets, results, strict=True):

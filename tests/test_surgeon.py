@@ -399,6 +399,43 @@ def test_work_estimate_scales_with_samples_and_parameters():
     assert estimate([(500, 100), (1000, 50)]) == pytest.approx(2.0)
 
 
+def test_candidate_work_counts_size_and_evaluations_and_orders_dispatch(monkeypatch):
+    rng = np.random.default_rng(0)
+    X, y = rng.random((4000, 20), dtype=np.float32), rng.integers(0, 3, 4000)
+    data = TrainingData(X, y, None, X[:1000], y[:1000], None, device="cpu", dtype=torch.float32)
+    tc, config = TrainConfig(batch_size=16), SurgeonConfig()  # prune checkpoint at 25
+    small = Candidate("remove_layer", 0, 0, 0.0, 1000, 4000)
+    wide = Candidate("widen", 0, 10, 0.0, 20000, 4000)
+    work = surgeon_mod.candidate_work([small, wide], [250, 25], data, tc, config, [0.9, 0.9])
+    # 250 batches, checked once on the way (3 validations) and the drift probe twice
+    assert work[0] == (250 * 16 + 0.25 * (3 * 1000 + 2 * 512), 1000)
+    assert work[1] == (25 * 16 + 0.25 * (2 * 1000 + 2 * 512), 20000)
+    assert surgeon_mod.candidate_work([small], [250], data, tc, config, [None])[0][0] == (
+        250 * 16 + 0.25 * (2 * 1000 + 2 * 512)  # no parent accuracy, no checkpoint
+    )
+
+    dispatched = []
+
+    def fake_task(parent, state, candidate, *args):
+        dispatched.append(candidate.operation)
+        return {"status": "ok", "op": candidate.operation}
+
+    monkeypatch.setattr(surgeon_mod, "_retrain_candidate", fake_task)
+    results = surgeon_mod.retrain_candidates(
+        joblib.Parallel(n_jobs=1),
+        [(None, None)] * 2,
+        [small, wide],
+        [250, 25],
+        data,
+        tc,
+        config,
+        lambda k: k,
+        [0.9, 0.9],
+    )
+    assert dispatched == ["widen", "remove_layer"]  # the costlier task first
+    assert [r["op"] for r in results] == ["remove_layer", "widen"]  # in the order chosen
+
+
 @pytest.mark.parametrize(
     "accs,winner",
     [
