@@ -543,17 +543,20 @@ def retrain_candidates(
     config,
     seed_of,
     parent_accuracies=None,
+    work=None,
 ):
     """The candidate phase: build and retrain every chosen candidate, in parallel.
 
     Longest tasks are dispatched first so that the workers finish together (LPT order);
     each task's seed follows the candidate, not the dispatch order, and results come back
     in the order of ``chosen``. With ``parent_accuracies`` (one per candidate), hopeless
-    candidates stop early (see :func:`_retrain_candidate`).
+    candidates stop early (see :func:`_retrain_candidate`). ``work`` is the tasks' cost
+    (:func:`candidate_work`), computed when not given.
     """
     if parent_accuracies is None:
         parent_accuracies = [None] * len(chosen)
-    work = candidate_work(chosen, budgets, data, train_config, config, parent_accuracies)
+    if work is None:
+        work = candidate_work(chosen, budgets, data, train_config, config, parent_accuracies)
     order = sorted(range(len(chosen)), key=lambda k: -work[k][0] * work[k][1])
     done = parallel(
         joblib.delayed(_retrain_candidate)(
@@ -904,6 +907,7 @@ def run_surgeon(
                     config,
                     partial(task_seed, seed, decision, attempt, 2),
                     parent_accuracies,
+                    work,
                 )
                 entries = []
                 for c, nb, r in zip(chosen, budgets, results, strict=True):
