@@ -206,7 +206,9 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         epochs-equivalent in all (candidates, branches and backtracked steps included, see
         ``epochs_trained_``). A decision point is tried only if, even if it had to
         backtrack, the lineage's remaining epochs would still fit; otherwise the best
-        network so far trains alone to ``max_iter`` epochs (``stop_reason_ = 'max_cost'``).
+        network so far trains alone to ``max_iter`` epochs (``stop_reason_ = 'max_cost'``);
+        with ``memory``, if that training ends lower on validation than the network it
+        started from (beyond ``memory_tolerance``), the network before it is returned.
         At least 1 (1 is the baseline's cost: no decision point fits). On the Table 3
         protocol the default stopped 9 searches of 30, those that backtracked or re-drew
         on noise, at the same mean accuracy, and left the others unchanged (user guide,
@@ -288,7 +290,8 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
     stop_reason_ : str
         Why the search stopped: ``'max_iter'``, ``'plateau'`` (``plateau_patience``),
         ``'no_improvement'`` (``patience``), ``'target_score'``, ``'max_decisions'`` or
-        ``'max_cost'`` (the network found trained alone to ``max_iter`` epochs).
+        ``'max_cost'`` (the network found trained alone to ``max_iter`` epochs, or kept as
+        it was when that training ended lower on validation: then ``n_iter_ < max_iter``).
     refit_ : dict or None
         With ``refit``: ``kept`` (True when the returned network is the one trained from
         scratch), ``status``, ``epochs``, ``val_accuracy`` of the network trained from

@@ -1053,6 +1053,7 @@ def run_surgeon(
                 stop_reason = "target_score"
 
         if stop_reason == "max_cost" and clock < config.max_iter:
+            start_acc = branches[0].val_accuracy
             branches, n_samples = _finish_alone(
                 branches[0],
                 config.max_iter - clock,
@@ -1061,6 +1062,9 @@ def run_surgeon(
                 task_seed(seed, decision + 1, 0, 5),
                 threads.saved,
                 say,
+                start_acc - memory_slack(config.memory_tolerance, start_acc, data.n_val_effective)
+                if config.memory
+                else None,
             )
             samples += n_samples
         # With early stopping the fit returns its best network, as MLPClassifier's does; the
@@ -1089,13 +1093,14 @@ def run_surgeon(
     )
 
 
-def _finish_alone(branch, n_epochs, data, train_config, seed, n_threads, say):
+def _finish_alone(branch, n_epochs, data, train_config, seed, n_threads, say, threshold=None):
     """Train ``branch`` without further search to the end of the lineage's epochs.
 
     What the search does once ``max_cost`` leaves no room for another decision point: the
     network found so far gets the training the user asked for, at the baseline's cost per
-    epoch. Returns the branches left (``branch`` itself if the training diverged) and the
-    samples trained on.
+    epoch. The one-cycle memory's rule holds for these epochs too: a finish that ends below
+    ``threshold`` on validation (a network that has started to overfit; None: no check) or
+    diverges does not replace ``branch``. Returns the branches left and the samples trained on.
     """
     t = _train_branch(
         surgery.identity(branch.net),
@@ -1108,6 +1113,13 @@ def _finish_alone(branch, n_epochs, data, train_config, seed, n_threads, say):
     )
     if t["diverged"]:
         say(f"training alone diverged after {len(t['accs'])} epochs; kept the network before", 1)
+        return [branch], t["n_samples"]
+    if threshold is not None and t["accs"][-1] < threshold:
+        say(
+            f"max_cost reached: trained alone {n_epochs} epochs, val {t['accs'][-1]:.4f} below "
+            f"{branch.val_accuracy:.4f} before; kept the network before",
+            1,
+        )
         return [branch], t["n_samples"]
     last = branch.history[-1]["epoch"] if branch.history else 0
     history = branch.history + _history_entries(last, t["losses"], t["accs"], t["net"])

@@ -617,6 +617,29 @@ def test_max_cost_finish_that_diverges_keeps_the_network_before(monkeypatch):
     assert res.epochs_trained <= 1.6 * 60
 
 
+@pytest.mark.parametrize(
+    "finish_acc,cfg,kept_finish",
+    [
+        (0.4, {}, False),  # below the network it started from: the memory's rule keeps that
+        (0.59, {"memory_tolerance": 0.02}, True),  # within the tolerance
+        (0.61, {}, True),
+        (0.4, {"memory": False}, True),  # without memory every training is kept
+    ],
+)
+def test_max_cost_finish_obeys_the_memory_rule(monkeypatch, finish_acc, cfg, kept_finish):
+    script = CostScript([0.5, 0.6, 0.55, finish_acc])
+    res = _run(monkeypatch, script, max_iter=60, max_cost=1.6, **cfg)
+    assert res.stop_reason == "max_cost" and len(res.decisions) == 1
+    assert script.epochs[-1] == 40  # the finish was trained either way, and paid for
+    assert res.epochs_trained <= 1.6 * 60
+    if kept_finish:
+        assert res.val_accuracy == finish_acc and res.net.tag == "branch3"
+        assert [h["epoch"] for h in res.history] == list(range(1, 61))
+    else:
+        assert res.val_accuracy == 0.6 and res.net.tag == "branch1"
+        assert [h["epoch"] for h in res.history] == list(range(1, 21))
+
+
 def test_max_cost_holds_on_real_training(monkeypatch):
     # Real training on digits: candidates of every kind, re-draws, races and backtracks.
     from hypothesis import given, settings
@@ -644,8 +667,8 @@ def test_max_cost_holds_on_real_training(monkeypatch):
             **GROW,
         ).fit(X, y)
         assert clf.epochs_trained_ <= max_cost * max_iter + 1e-9
-        if clf.stop_reason_ == "max_cost":
-            assert clf.n_iter_ == max_iter
+        assert len(clf.history_) == clf.n_iter_ <= max_iter
+        assert clf.best_validation_score_ == clf.history_[-1]["val_accuracy"]
 
     check()
 
