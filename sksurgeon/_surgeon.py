@@ -154,7 +154,8 @@ class TrainingData:
     written once per fit to memory-mapped files and tasks carry only their path
     (:meth:`on_disk`); on a Dask cluster (``joblib.parallel_config(backend="dask")``) they are
     scattered once per fit (:func:`_shipped_once`). Every worker turns them into tensors
-    once per fit and keeps them, keyed by a token unique to the fit.
+    once per fit and keeps them, keyed by a token unique to the fit, until a later fit finds
+    this one's files gone.
     """
 
     _cache: OrderedDict = OrderedDict()
@@ -206,8 +207,9 @@ class TrainingData:
 
     def tensors(self):
         """``(X, y, w, X_val, y_val, w_val)`` as tensors on the fit's device."""
-        cached = TrainingData._cache.get(self.token)
-        if cached is None:
+        hit = TrainingData._cache.get(self.token)
+        if hit is None:
+            TrainingData._forget_finished_fits()
             dev = torch.device(self.device)
             fdtype = getattr(torch, self.dtype)
 
@@ -228,10 +230,24 @@ class TrainingData:
                 conv(yv, torch.int64),
                 conv(wv, fdtype),
             )
-            TrainingData._cache[self.token] = cached
+            TrainingData._cache[self.token] = (self.files, cached)
             while len(TrainingData._cache) > TrainingData._cache_size:
                 TrainingData._cache.popitem(last=False)
-        return cached
+            return cached
+        return hit[1]
+
+    @staticmethod
+    def _forget_finished_fits():
+        """Drop the tensors of fits whose files are gone (the fit ended and removed them).
+
+        A process worker outlives the fit (loky reuses it for the next one), and without
+        this it would hold a finished fit's data until newer fits push it out: loky takes
+        the growth for a memory leak and restarts the worker, with a warning, once it
+        passes 300 MB (two Fashion-MNIST-sized fits).
+        """
+        for token, (files, _) in list(TrainingData._cache.items()):
+            if files is not None and not os.path.exists(files[0]):
+                TrainingData._cache.pop(token, None)
 
     def release(self):
         """Drop this fit's tensors from the (process-local) cache."""
@@ -753,7 +769,8 @@ def run_surgeon(
     validation accuracy, at ``target_score``, or after ``patience`` decision points more than
     ``max_iter`` needs (twice as many when ``patience`` is None). Once another decision point
     could take the fit past ``max_cost * max_iter`` epochs, the best branch trains alone to
-    ``max_iter`` epochs instead.
+    ``max_iter`` epochs instead (and is kept as it was if that ends below the memory rule's
+    threshold, :func:`_finish_alone`).
     prefer : {'processes', 'threads'} or None
         joblib backend hint (see :class:`sksurgeon.SurgeonClassifier` for the choice).
     reporter : callable, optional

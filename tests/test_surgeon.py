@@ -393,6 +393,36 @@ def test_training_data_on_disk_ships_paths_not_arrays():
     worker_copy.release()
 
 
+def test_worker_cache_forgets_finished_fits_and_keeps_running_ones():
+    import pickle
+
+    rng = np.random.default_rng(0)
+
+    def fit_data():
+        X, y = rng.random((200, 5), dtype=np.float32), rng.integers(0, 3, 200)
+        return TrainingData(X, y, None, X[:50], y[:50], None, device="cpu", dtype=torch.float32)
+
+    first, running, later = fit_data(), fit_data(), fit_data()
+    with running.on_disk():
+        running_copy = pickle.loads(pickle.dumps(running))
+        with first.on_disk():
+            first_copy = pickle.loads(pickle.dumps(first))  # what a worker process gets
+            # FIFO alone would push out the running fit's data next, the older entry
+            running_copy.tensors()
+            first_copy.tensors()
+            assert {first.token, running.token} <= set(TrainingData._cache)
+        # The first fit ended and removed its files; its tensors go with the next load.
+        with later.on_disk():
+            later_copy = pickle.loads(pickle.dumps(later))
+            later_copy.tensors()
+            assert first.token not in TrainingData._cache
+            assert {running.token, later.token} <= set(TrainingData._cache)
+            X_run = running_copy.tensors()[0]
+            assert torch.equal(X_run, torch.from_numpy(running.arrays[0]))
+    for copy_ in (running_copy, later_copy):
+        copy_.release()
+
+
 def test_work_estimate_scales_with_samples_and_parameters():
     estimate = surgeon_mod._WorkEstimate(seconds=2.0, n_samples=1000, n_params=100)
     assert estimate([(1000, 100)]) == pytest.approx(2.0)
