@@ -460,8 +460,9 @@ def _retrain_candidate(
         return out
 
 
-#: What evaluating a sample costs against training on it (one forward pass in large batches
-#: against a forward and backward pass in small ones; measured 1/2 to 1/10 here).
+#: What evaluating a sample costs against training on it: one forward pass in large batches
+#: against a forward and backward pass in small ones, so less the smaller the training batch
+#: and the network; a rough middle, since it only orders tasks.
 EVAL_COST = 0.25
 
 
