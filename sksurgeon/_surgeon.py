@@ -473,7 +473,8 @@ def candidate_work(chosen, budgets, data, train_config, config, parent_accuracie
     and after, at the pruning checkpoint, the drift probe) count, not only its batches: at
     batch 16 a widened Large network's 25 batches take nearly as long as a shrunk one's 250,
     and ordering by batches alone sent the widening last and left a worker idle (candidate
-    phase 1.55x faster with ``n_jobs=2`` before, 1.67x after: benchmarks/results/parallel.md).
+    phase 1.55x faster with ``n_jobs=2`` before, 1.67x and 1.69x after in two runs:
+    benchmarks/results/parallel.md is the second).
     Only the order of dispatch and where a phase runs depend on it, never a result.
     """
     batch = min(train_config.batch_size, data.n_samples)
