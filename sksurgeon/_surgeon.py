@@ -630,6 +630,16 @@ def memory_slack(tolerance, accuracy, n_val):
     return float(tolerance)
 
 
+def _memory_threshold(config, accuracy, data):
+    """Validation accuracy a training must end at to replace a network of ``accuracy``.
+
+    None when the one-cycle memory is off (every training is kept).
+    """
+    if not config.memory:
+        return None
+    return accuracy - memory_slack(config.memory_tolerance, accuracy, data.n_val_effective)
+
+
 def _score(config, n_train, candidate, accuracy, parent_accuracy):
     """Eq. 16 (with ``config``'s size prices) of ``candidate`` at ``accuracy``."""
     return candidate_score(
@@ -862,9 +872,7 @@ def run_surgeon(
             decision += 1
             step = min(config.interval, config.max_iter - clock)
             best_prev = max(b.val_accuracy for b in branches)
-            threshold = best_prev - memory_slack(
-                config.memory_tolerance, best_prev, data.n_val_effective
-            )
+            threshold = _memory_threshold(config, best_prev, data)
             pool = []
             for bi, b in enumerate(branches):
                 pool += recommend(
@@ -979,7 +987,7 @@ def run_surgeon(
                     config.race_fraction,
                     partial(task_seed, seed, decision, attempt),
                     partial(_race_score, [c for _, c, _ in winners], branches, config, n_train),
-                    threshold if config.memory else None,
+                    threshold,
                     threads.saved,
                 )
                 new_branches = []
@@ -996,7 +1004,7 @@ def run_surgeon(
                     if t.get("abandoned"):
                         e["status"] = "abandoned halfway: below the previous best"
                         continue
-                    ok = not config.memory or t["accs"][-1] >= threshold
+                    ok = threshold is None or t["accs"][-1] >= threshold
                     if ok:
                         e["accepted"] = True
                         parent = branches[c.branch]
@@ -1072,7 +1080,6 @@ def run_surgeon(
                 stop_reason = "target_score"
 
         if stop_reason == "max_cost" and clock < config.max_iter:
-            start_acc = branches[0].val_accuracy
             branches, n_samples = _finish_alone(
                 branches[0],
                 config.max_iter - clock,
@@ -1081,9 +1088,7 @@ def run_surgeon(
                 task_seed(seed, decision + 1, 0, 5),
                 threads.saved,
                 say,
-                start_acc - memory_slack(config.memory_tolerance, start_acc, data.n_val_effective)
-                if config.memory
-                else None,
+                _memory_threshold(config, branches[0].val_accuracy, data),
             )
             samples += n_samples
         # With early stopping the fit returns its best network, as MLPClassifier's does; the
