@@ -290,6 +290,8 @@ def write_results(args, rows, topologies, note):
             f"| {statistics.mean(es) / statistics.mean(eb):.2f} | {statistics.median(wr):.2f} "
             f"| {search} | {tops} |"
         )
+    out += paired_lines(rows, topologies)
+    out += goal_lines(args.dataset, rows, topologies)
     refits = [t for t in topologies if any(c["surgeon"]["refit"] for tt, _, c in rows if tt == t)]
     if refits:
         out += [
@@ -336,6 +338,79 @@ def write_results(args, rows, topologies, note):
     out.append("")
     out.append(f"Per-run figures: `benchmarks/results/{tag}.csv`.")
     write(f"{tag}.md", "\n".join(out) + "\n")
+
+
+def paired_lines(rows, topologies):
+    """Surgeon minus baseline seed by seed: the comparison the cells' means blur.
+
+    Both fits of a seed share the validation split and the start network's initial weights,
+    so the per-seed difference is less noisy than the two means' difference.
+    """
+    out = [
+        "",
+        "Seed by seed (same seed, same validation split): Surgeon minus baseline test accuracy.",
+        "",
+        "| topology | mean ± std [points] | min .. max [points] | Surgeon >= baseline (seeds) |",
+        "|---|---|---|---|",
+    ]
+    for topo in topologies:
+        cells = cells_of(rows, topo)
+        d = [100 * (c["surgeon"]["acc"] - c["baseline"]["acc"]) for c in cells]
+        wins = sum(x >= 0 for x in d)
+        out.append(
+            f"| {start_label(topo)} | {fmt(d, 2)} | {min(d):+.2f} .. {max(d):+.2f} "
+            f"| {wins} of {len(d)} |"
+        )
+    return out
+
+
+#: Goals of the project's issues, by data set: test accuracy floors of the Surgeon per start
+#: topology, and whether the large start must end with no more parameters than it started.
+ACCURACY_GOALS = {
+    "fashion-mnist": {"small": 0.87, "medium": 0.87, "large": 0.89},
+    "mnist": {"small": 0.96},
+}
+MAX_EPOCHS_RATIO = 2.0
+MAX_WALL_RATIO = 1.5
+
+
+def goal_lines(dataset, rows, topologies):
+    """Each goal, the figure measured for it and whether it holds."""
+    out = [
+        "",
+        "Goals set for the package: accuracy (the Surgeon at least as good as its baseline, and "
+        "floors per data set) and cost (epochs and wall time against the baseline).",
+        "",
+        "| topology | goal | measured | holds |",
+        "|---|---|---|---|",
+    ]
+
+    def line(topo, goal, measured, holds):
+        out.append(f"| {start_label(topo)} | {goal} | {measured} | {'yes' if holds else 'no'} |")
+
+    for topo in topologies:
+        cells = cells_of(rows, topo)
+        s = statistics.mean(values(cells, "surgeon", "acc"))
+        b = statistics.mean(values(cells, "baseline", "acc"))
+        line(topo, "Surgeon >= baseline (mean test accuracy)", f"{s:.4f} vs {b:.4f}", s >= b)
+        floor = ACCURACY_GOALS.get(dataset, {}).get(topo)
+        if floor is not None:
+            line(topo, f"Surgeon >= {floor}", f"{s:.4f}", s >= floor)
+        if topo == "large" and dataset == "fashion-mnist":
+            grown = sum(c["surgeon"]["params"] > c["baseline"]["params"] for c in cells)
+            line(
+                topo,
+                "no more parameters than the start",
+                f"grew in {grown} of {len(cells)} seeds",
+                grown == 0,
+            )
+        er = statistics.mean(values(cells, "surgeon", "epochs")) / statistics.mean(
+            values(cells, "baseline", "epochs")
+        )
+        line(topo, f"epochs ratio <= {MAX_EPOCHS_RATIO}", f"{er:.2f}", er <= MAX_EPOCHS_RATIO)
+        wr = statistics.median(ratios(cells, "surgeon", "baseline", "wall"))
+        line(topo, f"wall ratio <= {MAX_WALL_RATIO} (median)", f"{wr:.2f}", wr <= MAX_WALL_RATIO)
+    return out
 
 
 def start_label(topo):
