@@ -50,12 +50,27 @@ def parse_params(items):
     return out
 
 
+def cpu_model():
+    """The processor's name: its kernels' rounding differs, so fits differ across models."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def machine():
     import sklearn
     import torch
 
     return {
         "cores": os.cpu_count(),
+        "cpu": cpu_model(),
+        # which vectorised kernels torch dispatches to (e.g. AVX512): results depend on it
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
         "python": platform.python_version(),
