@@ -187,8 +187,11 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         Surgeon widens more readily and ends higher with ``'random'``
         (``benchmarks/results/add_init.md``).
     patience : int or None, default=2
-        Stop after this many consecutive decision points that had to backtrack; also the
-        number of decision points the search may spend beyond ``max_iter`` on backtracks.
+        Stop searching after this many consecutive decision points that had to backtrack
+        (the surgeries tried did not help); also the number of decision points the search
+        may spend beyond ``max_iter`` on backtracks. As when ``max_cost`` stops the search,
+        the best network then trains alone to ``max_iter`` epochs, and replaces the network
+        it started from only if it does not end lower on validation (with ``memory``).
     plateau_patience : int or None, default=None
         Early stopping: stop after this many consecutive decision points whose kept branch
         sets no new record validation accuracy, and return the most accurate network of any
@@ -289,9 +292,10 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         Seconds spent in the search.
     stop_reason_ : str
         Why the search stopped: ``'max_iter'``, ``'plateau'`` (``plateau_patience``),
-        ``'no_improvement'`` (``patience``), ``'target_score'``, ``'max_decisions'`` or
-        ``'max_cost'`` (the network found trained alone to ``max_iter`` epochs, or kept as
-        it was when that training ended lower on validation: then ``n_iter_ < max_iter``).
+        ``'target_score'``, or, after which the network found trained alone to
+        ``max_iter`` epochs (or was kept as it was when that training ended lower on
+        validation: then ``n_iter_ < max_iter``), ``'no_improvement'`` (``patience``),
+        ``'max_decisions'`` or ``'max_cost'``.
     refit_ : dict or None
         With ``refit``: ``kept`` (True when the returned network is the one trained from
         scratch), ``status``, ``epochs``, ``val_accuracy`` of the network trained from

@@ -1079,7 +1079,10 @@ def run_surgeon(
             if target_reached():
                 stop_reason = "target_score"
 
-        if stop_reason == "max_cost" and clock < config.max_iter:
+        # A search that stops deciding still owes the lineage its max_iter epochs: the best
+        # network trains on alone. Not after plateau (early stopping returns the record) or
+        # target_score (the user's stop).
+        if stop_reason in _FINISHED_ALONE and clock < config.max_iter:
             branches, n_samples = _finish_alone(
                 branches[0],
                 config.max_iter - clock,
@@ -1089,6 +1092,7 @@ def run_surgeon(
                 threads.saved,
                 say,
                 _memory_threshold(config, branches[0].val_accuracy, data),
+                reason=stop_reason,
             )
             samples += n_samples
         # With early stopping the fit returns its best network, as MLPClassifier's does; the
@@ -1117,12 +1121,21 @@ def run_surgeon(
     )
 
 
-def _finish_alone(branch, n_epochs, data, train_config, seed, n_threads, say, threshold=None):
+#: Stops after which the best network trains alone to ``max_iter`` (:func:`_finish_alone`):
+#: the budget leaves no room for another decision point, backtracks in a row (``patience``:
+#: the surgeries tried did not help, which says little about plain training, as the two
+#: selected branches are often surgeries), or decision points spent on backtracks.
+_FINISHED_ALONE = ("max_cost", "no_improvement", "max_decisions")
+
+
+def _finish_alone(
+    branch, n_epochs, data, train_config, seed, n_threads, say, threshold=None, reason="max_cost"
+):
     """Train ``branch`` without further search to the end of the lineage's epochs.
 
-    What the search does once ``max_cost`` leaves no room for another decision point: the
-    network found so far gets the training the user asked for, at the baseline's cost per
-    epoch. The one-cycle memory's rule holds for these epochs too: a finish that ends below
+    What the search does once it stops deciding early (``reason``, one of
+    ``_FINISHED_ALONE``): the network found so far gets the training the user asked for, at
+    the baseline's cost per epoch. The one-cycle memory's rule holds for these epochs too: a finish that ends below
     ``threshold`` on validation (a network that has started to overfit; None: no check) or
     diverges does not replace ``branch``. Returns the branches left and the samples trained on.
     """
@@ -1140,7 +1153,7 @@ def _finish_alone(branch, n_epochs, data, train_config, seed, n_threads, say, th
         return [branch], t["n_samples"]
     if threshold is not None and t["accs"][-1] < threshold:
         say(
-            f"max_cost reached: trained alone {n_epochs} epochs, val {t['accs'][-1]:.4f} below "
+            f"{reason}: trained alone {n_epochs} epochs, val {t['accs'][-1]:.4f} below "
             f"{branch.val_accuracy:.4f} before; kept the network before",
             1,
         )
@@ -1148,7 +1161,7 @@ def _finish_alone(branch, n_epochs, data, train_config, seed, n_threads, say, th
     last = branch.history[-1]["epoch"] if branch.history else 0
     history = branch.history + _history_entries(last, t["losses"], t["accs"], t["net"])
     say(
-        f"max_cost reached: {list(surgery.hidden_widths(t['net']))} trained alone "
+        f"{reason}: {list(surgery.hidden_widths(t['net']))} trained alone "
         f"{n_epochs} epochs, val {t['accs'][-1]:.4f}",
         1,
     )

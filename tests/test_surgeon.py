@@ -102,21 +102,40 @@ def test_redraw_then_accept(monkeypatch):
     assert [h["epoch"] for h in res.history] == list(range(1, 41))
 
 
-def test_backtrack_never_keeps_a_worse_model_and_patience_stops(monkeypatch):
+@pytest.mark.parametrize("finish_acc", [0.58, 0.62])
+def test_backtrack_never_keeps_a_worse_model_and_patience_stops(monkeypatch, finish_acc):
     # pretrain 0.5; decision 1 accepted at 0.6 (both branches kept); then every try of
-    # decisions 2 and 3 ends below 0.6: backtrack twice, patience 2 stops the search.
-    script = Script([0.5, 0.6, 0.55] + [0.59, 0.58] * 6, candidate_acc=0.59)
+    # decisions 2 and 3 ends below 0.6: backtrack twice, patience 2 stops the search, and
+    # the best network trains alone to max_iter (ending at finish_acc).
+    script = Script([0.5, 0.6, 0.55] + [0.59, 0.58] * 6 + [finish_acc], candidate_acc=0.59)
     res = _run(monkeypatch, script, max_iter=100, patience=2)
     outcomes = [d["outcome"] for d in res.decisions]
     assert outcomes == ["accepted", "backtrack", "backtrack"]
     assert all(d["tries"] == 3 for d in res.decisions[1:])
     assert res.stop_reason == "no_improvement"
-    # The returned network is the decision-1 branch with 0.6, not the best of the failed
-    # tries (0.59) that the authors' code would keep.
-    assert res.val_accuracy == 0.6
-    assert res.net.tag == "branch1"
-    assert len(res.history) == 20
-    assert res.history[-1]["val_accuracy"] == 0.6
+    assert not script.branch_accs  # the finish was trained either way
+    if finish_acc < 0.6:
+        # The decision-1 branch with 0.6, not the best of the failed tries (0.59) that the
+        # authors' code would keep, nor the finish that ended lower.
+        assert res.val_accuracy == 0.6
+        assert res.net.tag == "branch1"
+        assert len(res.history) == 20
+        assert res.history[-1]["val_accuracy"] == 0.6
+    else:
+        assert res.val_accuracy == finish_acc and res.net.tag == "branch15"
+        assert [h["epoch"] for h in res.history] == list(range(1, 101))
+
+
+def test_max_decisions_finishes_the_lineage_alone(monkeypatch):
+    # patience=None allows as many backtracks as the lineage has steps (4 more decision
+    # points at max_iter=40): decision 1 accepted, then backtracks until the allowance is
+    # spent; the best network then trains alone for the remaining 30 epochs.
+    script = Script([0.5, 0.6, 0.55] + [0.59, 0.58] * 5 + [0.65], candidate_acc=0.59)
+    res = _run(monkeypatch, script, max_iter=40, patience=None, max_redraws=0)
+    assert res.stop_reason == "max_decisions"
+    assert [d["outcome"] for d in res.decisions][0] == "accepted"
+    assert res.val_accuracy == 0.65
+    assert [h["epoch"] for h in res.history] == list(range(1, 41))
 
 
 def test_memory_tolerance_accepts_within_one_standard_error(monkeypatch):
@@ -126,7 +145,8 @@ def test_memory_tolerance_accepts_within_one_standard_error(monkeypatch):
     script = Script([0.6, 0.55, 0.5, 0.5, 0.5], candidate_acc=0.5)
     res = _run(monkeypatch, script, max_iter=20, memory_tolerance="auto")
     assert res.decisions[0]["outcome"] == "accepted"
-    strict = _run(monkeypatch, Script([0.6] + [0.55, 0.5] * 6), max_iter=20)
+    # two backtracking decision points (patience 2), then the lineage trains on alone
+    strict = _run(monkeypatch, Script([0.6] + [0.55, 0.5] * 6 + [0.5]), max_iter=20)
     assert strict.decisions[0]["outcome"] == "backtrack"
 
 
