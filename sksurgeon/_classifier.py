@@ -292,10 +292,10 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         Seconds spent in the search.
     stop_reason_ : str
         Why the search stopped: ``'max_iter'``, ``'plateau'`` (``plateau_patience``),
-        ``'target_score'``, or, after which the network found trained alone to
-        ``max_iter`` epochs (or was kept as it was when that training ended lower on
-        validation: then ``n_iter_ < max_iter``), ``'no_improvement'`` (``patience``),
-        ``'max_decisions'`` or ``'max_cost'``.
+        ``'target_score'``, ``'no_improvement'`` (``patience``), ``'max_decisions'`` or
+        ``'max_cost'``. After the last three the network found trains alone to
+        ``max_iter`` epochs, or is kept as it was when that training ends lower on
+        validation (then ``n_iter_ < max_iter``).
     refit_ : dict or None
         With ``refit``: ``kept`` (True when the returned network is the one trained from
         scratch), ``status``, ``epochs``, ``val_accuracy`` of the network trained from
