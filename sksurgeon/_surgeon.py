@@ -1134,10 +1134,11 @@ def _finish_alone(
     """Train ``branch`` without further search to the end of the lineage's epochs.
 
     What the search does once it stops deciding early (``reason``, one of
-    ``_FINISHED_ALONE``): the network found so far gets the training the user asked for, at
-    the baseline's cost per epoch. The one-cycle memory's rule holds for these epochs too: a finish that ends below
-    ``threshold`` on validation (a network that has started to overfit; None: no check) or
-    diverges does not replace ``branch``. Returns the branches left and the samples trained on.
+    ``_FINISHED_ALONE``): the network found so far gets the training the user asked for,
+    at the baseline's cost per epoch. The one-cycle memory's rule holds for these epochs
+    too: a finish that ends below ``threshold`` on validation (a network that has started
+    to overfit; None: no check) or diverges does not replace ``branch``. Returns the
+    branches left and the samples trained on.
     """
     t = _train_branch(
         surgery.identity(branch.net),
