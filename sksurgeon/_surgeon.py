@@ -772,21 +772,22 @@ def run_surgeon(
         Optimiser state to continue (warm start).
     initial_epoch, initial_decision : int, default=0
         Numbering offsets of epochs and decision points (warm start).
-
-    Notes
-    -----
-    ``max_iter`` counts epochs of the winning lineage: a backtrack does not advance it. The
-    search therefore ends at ``max_iter`` lineage epochs, after ``patience`` consecutive
-    backtracks, after ``plateau_patience`` consecutive decision points without a new record
-    validation accuracy, at ``target_score``, or after ``patience`` decision points more than
-    ``max_iter`` needs (twice as many when ``patience`` is None). Once another decision point
-    could take the fit past ``max_cost * max_iter`` epochs, the best branch trains alone to
-    ``max_iter`` epochs instead (and is kept as it was if that ends below the memory rule's
-    threshold, :func:`_finish_alone`).
     prefer : {'processes', 'threads'} or None
         joblib backend hint (see :class:`sksurgeon.SurgeonClassifier` for the choice).
     reporter : callable, optional
         Called with a string per event worth printing (verbose mode).
+
+    Notes
+    -----
+    ``max_iter`` counts epochs of the winning lineage: a backtrack does not advance it. The
+    search stops deciding at ``max_iter`` lineage epochs, after ``patience`` consecutive
+    backtracks, after ``plateau_patience`` consecutive decision points without a new record
+    validation accuracy, at ``target_score``, after ``patience`` decision points more than
+    ``max_iter`` needs (twice as many when ``patience`` is None), or once another decision
+    point could take the fit past ``max_cost * max_iter`` epochs. After the backtracks, the
+    spent decision points or the budget (``_FINISHED_ALONE``), the best branch trains alone
+    to ``max_iter`` epochs, and is kept as it was if that ends below the memory rule's
+    threshold (:func:`_finish_alone`).
     """
     t0 = time.perf_counter()
     say = reporter or (lambda *a, **k: None)
@@ -1128,9 +1129,7 @@ def run_surgeon(
 _FINISHED_ALONE = ("max_cost", "no_improvement", "max_decisions")
 
 
-def _finish_alone(
-    branch, n_epochs, data, train_config, seed, n_threads, say, threshold=None, reason="max_cost"
-):
+def _finish_alone(branch, n_epochs, data, train_config, seed, n_threads, say, threshold, reason):
     """Train ``branch`` without further search to the end of the lineage's epochs.
 
     What the search does once it stops deciding early (``reason``, one of
