@@ -6,6 +6,7 @@ import datetime
 import os
 import platform
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -80,6 +81,23 @@ def machine():
     }
 
 
+def code_version():
+    """The commit the benchmark ran from, and whether the working tree differed from it."""
+    repo = Path(__file__).resolve().parents[1]
+
+    def git(*args):
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "sksurgeon")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return commit + (" with uncommitted changes to sksurgeon/" if dirty else "")
+
+
 def header(title):
     m = machine()
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -89,6 +107,7 @@ def header(title):
         "",
         f"- command: `{cmd}`",
         f"- date: {now}",
+        f"- code: {code_version()}",
         "- machine: " + ", ".join(f"{k} {v}" for k, v in m.items()),
         "",
     ]
