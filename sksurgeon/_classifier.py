@@ -110,11 +110,11 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         Branches kept and trained between decision points (the paper's 2).
     max_redraws : int, default=2
         With ``memory``, how often other candidates are tried when no branch reached the
-        previous best validation accuracy (the paper's 2).
+        memory threshold (the paper's 2).
     race_fraction : float or None, default=0.5
         Successive halving between decision points: the branches train this fraction of
         the interval, then only the best one (by Eq. 16) finishes it; with ``memory``, a try
-        whose leader is below the previous best halfway is abandoned there. None trains
+        whose leader is below the memory threshold halfway is abandoned there. None trains
         every branch the full interval (the paper), which costs about ``n_branches`` times
         the baseline.
     retrain_batches : int, default=25
@@ -154,12 +154,15 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         accuracy (see the user guide), while a smaller start must stay free to grow. None
         never limits growth (the paper).
     memory : bool, default=True
-        One-cycle memory: keep a step only if it reaches the previous best validation
-        accuracy (less ``memory_tolerance``), otherwise re-draw, then backtrack.
+        One-cycle memory: keep a step only if it reaches the best validation accuracy of
+        any decision point so far (less ``memory_tolerance``), otherwise re-draw, then
+        backtrack.
     memory_tolerance : 'auto' or float, default='auto'
-        Slack of the memory comparison. ``'auto'`` is one standard error of the previous
-        best validation accuracy (``sqrt(a (1 - a) / n_val)``); 0 is the paper's strict rule,
-        which on a small validation set rejects steps for one sample's worth of noise.
+        Slack of the memory comparison. ``'auto'`` is one standard error of that best
+        validation accuracy (``sqrt(a (1 - a) / n_val)``); 0 is the paper's strict rule,
+        which on a small validation set rejects steps for one sample's worth of noise. The
+        slack is measured from the best so far, not from the step before, so that steps
+        each within it cannot add up to a decline.
     size_weight : float, default=0.0
         Weight of the parameter fraction in the score ``a + exp(da - size_weight * df)``;
         1 is the paper's Eq. 16. The default 0 maximises validation accuracy (equal scores
@@ -191,7 +194,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         (the surgeries tried did not help); also the number of decision points the search
         may spend beyond ``max_iter`` on backtracks. As when ``max_cost`` stops the search,
         the best network then trains alone to ``max_iter`` epochs, and replaces the network
-        it started from only if it does not end lower on validation (with ``memory``).
+        it started from only if it ends at or above the memory threshold (with ``memory``).
     plateau_patience : int or None, default=None
         Early stopping: stop after this many consecutive decision points whose kept branch
         sets no new record validation accuracy, and return the most accurate network of any
@@ -210,8 +213,9 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         ``epochs_trained_``). A decision point is tried only if, even if it had to
         backtrack, the lineage's remaining epochs would still fit; otherwise the best
         network so far trains alone to ``max_iter`` epochs (``stop_reason_ = 'max_cost'``);
-        with ``memory``, if that training ends lower on validation than the network it
-        started from (beyond ``memory_tolerance``), the network before it is returned.
+        with ``memory``, if that training ends below the memory threshold (the best
+        decision point so far, less ``memory_tolerance``), the network before it is
+        returned.
         At least 1 (1 is the baseline's cost: no decision point fits). On the Table 3
         protocol the default stopped 9 searches of 30, those that backtracked or re-drew
         on noise, at the same mean accuracy, and left the others unchanged (user guide,
@@ -294,8 +298,8 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         Why the search stopped: ``'max_iter'``, ``'plateau'`` (``plateau_patience``),
         ``'target_score'``, ``'no_improvement'`` (``patience``), ``'max_decisions'`` or
         ``'max_cost'``. After the last three the network found trains alone to
-        ``max_iter`` epochs, or is kept as it was when that training ends lower on
-        validation (then ``n_iter_ < max_iter``).
+        ``max_iter`` epochs, or is kept as it was when that training ends below the
+        memory threshold on validation (then ``n_iter_ < max_iter``).
     refit_ : dict or None
         With ``refit``: ``kept`` (True when the returned network is the one trained from
         scratch), ``status``, ``epochs``, ``val_accuracy`` of the network trained from

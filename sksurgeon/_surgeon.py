@@ -3,9 +3,10 @@
 Training alternates with decision points. At each point every branch gets its surgery
 candidates (:mod:`._recommend`), the chosen ones are built (:mod:`.surgery`), briefly retrained,
 scored by Eq. 16, and the best ``n_branches`` are trained to the next point. With one-cycle
-memory a step is kept only if a branch reaches the previous best validation accuracy; otherwise
-up to ``max_redraws`` other candidates are tried, and if all fail the step is undone
-(backtrack to the branches as they were), never kept worse as the authors' code does.
+memory a step is kept only if a branch reaches the best validation accuracy of any decision
+point so far (less a tolerance for validation noise); otherwise up to ``max_redraws`` other
+candidates are tried, and if all fail the step is undone (backtrack to the branches as they
+were), never kept worse as the authors' code does.
 Consecutive backtracks mean that neither surgery nor more training helps any more, so after
 ``patience`` of them the search stops early (the oscillation of the paper's Fig. 5 is spent
 compute). Opt-in early stopping does the same after ``plateau_patience`` decision points in a
@@ -618,12 +619,13 @@ class _WorkEstimate:
 
 
 def memory_slack(tolerance, accuracy, n_val):
-    """How far below the previous best a step may end and still be kept.
+    """How far below the record (best decision point so far) a step may end and still be kept.
 
-    ``'auto'`` is one standard error of the previous best accuracy on the validation set,
+    ``'auto'`` is one standard error of the record accuracy on the validation set,
     ``sqrt(a (1 - a) / n_val)``: the paper's strict comparison (``0``) rejects a step for a
     single validation sample's worth of noise, and each rejection throws away an interval
-    of training.
+    of training. The slack is measured from the record, not from the step before: measured
+    from the step before, steps each within it could chain into a lineage that slides down.
     """
     if tolerance == "auto":
         return math.sqrt(max(accuracy * (1.0 - accuracy), 0.0) / max(n_val, 1.0))
@@ -691,7 +693,7 @@ def _train_winners(
     which keeps the diversity of several branches at about half their cost.
     ``score_of(k, accuracy)`` scores result ``k``. When even the race's leader is below
     ``give_up_below`` (the memory threshold) halfway, the try is abandoned there: a branch
-    that has not recovered the previous best accuracy after half the interval rarely does,
+    that has not reached the threshold after half the interval rarely does,
     and finishing it would only be thrown away by the backtrack. The finisher trains alone,
     with ``solo_threads`` intra-op threads.
     """
@@ -872,8 +874,9 @@ def run_surgeon(
                 break
             decision += 1
             step = min(config.interval, config.max_iter - clock)
-            best_prev = max(b.val_accuracy for b in branches)
-            threshold = _memory_threshold(config, best_prev, data)
+            # Against the record, not the branches' best: with a tolerance, steps each kept
+            # within it of the step before could otherwise drift down without bound.
+            threshold = _memory_threshold(config, record.val_accuracy, data)
             pool = []
             for bi, b in enumerate(branches):
                 pool += recommend(
@@ -1092,7 +1095,7 @@ def run_surgeon(
                 task_seed(seed, decision + 1, 0, 5),
                 threads.saved,
                 say,
-                _memory_threshold(config, branches[0].val_accuracy, data),
+                _memory_threshold(config, record.val_accuracy, data),
                 reason=stop_reason,
             )
             samples += n_samples
@@ -1154,7 +1157,7 @@ def _finish_alone(branch, n_epochs, data, train_config, seed, n_threads, say, th
     if threshold is not None and t["accs"][-1] < threshold:
         say(
             f"{reason}: trained alone {n_epochs} epochs, val {t['accs'][-1]:.4f} below "
-            f"{branch.val_accuracy:.4f} before; kept the network before",
+            f"the memory threshold {threshold:.4f}; kept the network before",
             1,
         )
         return [branch], t["n_samples"]

@@ -150,6 +150,19 @@ def test_memory_tolerance_accepts_within_one_standard_error(monkeypatch):
     assert strict.decisions[0]["outcome"] == "backtrack"
 
 
+def test_memory_threshold_follows_the_record_so_steps_cannot_drift_down(monkeypatch):
+    # Tolerance 0.05, pretrain 0.6. Decision 1 ends at 0.57: within the tolerance, kept.
+    # Decision 2 ends at 0.54: within 0.05 of the step before (0.57) but not of the best
+    # decision point so far (0.6), so it is rejected; chained tolerances would otherwise
+    # let the lineage slide 0.05 per step.
+    script = Script([0.6, 0.57, 0.56] + [0.54, 0.53] * 3 + [0.56, 0.55] + [0.6] * 10)
+    res = _run(monkeypatch, script, max_iter=40, memory_tolerance=0.05, max_redraws=2)
+    assert [d["outcome"] for d in res.decisions][:3] == ["accepted", "backtrack", "accepted"]
+    assert min(d["val_accuracy"] for d in res.decisions) >= 0.6 - 0.05
+    kept = [e["val_accuracy_next"] for e in res.log if e["accepted"]]
+    assert 0.54 not in kept and 0.53 not in kept
+
+
 def test_plateau_patience_stops_when_no_step_sets_a_record(monkeypatch):
     # pretrain 0.5; decision 1 sets a record (0.55); decisions 2-4 hold it without beating
     # it: three in a row without a record stop the search at lineage epoch 50.
