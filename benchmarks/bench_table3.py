@@ -268,12 +268,10 @@ def write_results(args, rows, topologies, note):
     ]
     for topo in topologies:
         cells = cells_of(rows, topo)
-        b = values(cells, "baseline", "acc")
-        s = values(cells, "surgeon", "acc")
-        pf = [100 * (r - 1) for r in ratios(cells, "surgeon", "baseline", "params")]
+        fig = summary(cells)
+        b, s = fig["baseline"], fig["surgeon"]
         eb = values(cells, "baseline", "epochs")
         es = values(cells, "surgeon", "epochs")
-        wr = ratios(cells, "surgeon", "baseline", "wall")
         search = " / ".join(
             f"{statistics.mean(c['surgeon'][k] for c in cells):.1f}"
             for k in ("decisions", "tries", "pruned")
@@ -286,8 +284,8 @@ def write_results(args, rows, topologies, note):
         rel = 100 * (statistics.mean(s) / statistics.mean(b) - 1)
         out.append(
             f"| {start_label(topo)} | {fmt(b)} | {fmt(s)} | "
-            f"{rel:.2f} | {fmt(pf, 2)} | {statistics.mean(eb):.1f} | {statistics.mean(es):.1f} "
-            f"| {statistics.mean(es) / statistics.mean(eb):.2f} | {statistics.median(wr):.2f} "
+            f"{rel:.2f} | {fmt(fig['growth'], 2)} | {statistics.mean(eb):.1f} "
+            f"| {statistics.mean(es):.1f} | {fig['epochs_ratio']:.2f} | {fig['wall_ratio']:.2f} "
             f"| {search} | {tops} |"
         )
     out += paired_lines(rows, topologies)
@@ -354,12 +352,11 @@ def paired_lines(rows, topologies):
         "|---|---|---|---|",
     ]
     for topo in topologies:
-        cells = cells_of(rows, topo)
-        d = [100 * (c["surgeon"]["acc"] - c["baseline"]["acc"]) for c in cells]
-        wins = sum(x >= 0 for x in d)
+        fig = summary(cells_of(rows, topo))
+        d = fig["gain"]
         out.append(
             f"| {start_label(topo)} | {fmt(d, 2)} | {min(d):+.2f} .. {max(d):+.2f} "
-            f"| {wins} of {len(d)} |"
+            f"| {fig['wins']} of {len(d)} |"
         )
     return out
 
@@ -390,8 +387,8 @@ def goal_lines(dataset, rows, topologies):
 
     for topo in topologies:
         cells = cells_of(rows, topo)
-        s = statistics.mean(values(cells, "surgeon", "acc"))
-        b = statistics.mean(values(cells, "baseline", "acc"))
+        fig = summary(cells)
+        s, b = statistics.mean(fig["surgeon"]), statistics.mean(fig["baseline"])
         line(topo, "Surgeon >= baseline (mean test accuracy)", f"{s:.4f} vs {b:.4f}", s >= b)
         floor = ACCURACY_GOALS.get(dataset, {}).get(topo)
         if floor is not None:
@@ -404,13 +401,30 @@ def goal_lines(dataset, rows, topologies):
                 f"grew in {grown} of {len(cells)} seeds",
                 grown == 0,
             )
-        er = statistics.mean(values(cells, "surgeon", "epochs")) / statistics.mean(
-            values(cells, "baseline", "epochs")
-        )
+        er, wr = fig["epochs_ratio"], fig["wall_ratio"]
         line(topo, f"epochs ratio <= {MAX_EPOCHS_RATIO}", f"{er:.2f}", er <= MAX_EPOCHS_RATIO)
-        wr = statistics.median(ratios(cells, "surgeon", "baseline", "wall"))
         line(topo, f"wall ratio <= {MAX_WALL_RATIO} (median)", f"{wr:.2f}", wr <= MAX_WALL_RATIO)
     return out
+
+
+def summary(cells):
+    """The figures every table reports for one start topology, from its per-seed cells.
+
+    Test accuracies of both models seed by seed, the Surgeon's gain over its baseline per seed
+    in points and how many seeds are at least as good, the parameter growth per seed in %,
+    the ratio of mean epochs trained and the median wall-time ratio.
+    """
+    gain = [100 * (c["surgeon"]["acc"] - c["baseline"]["acc"]) for c in cells]
+    return {
+        "baseline": values(cells, "baseline", "acc"),
+        "surgeon": values(cells, "surgeon", "acc"),
+        "gain": gain,
+        "wins": sum(x >= 0 for x in gain),
+        "growth": [100 * (r - 1) for r in ratios(cells, "surgeon", "baseline", "params")],
+        "epochs_ratio": statistics.mean(values(cells, "surgeon", "epochs"))
+        / statistics.mean(values(cells, "baseline", "epochs")),
+        "wall_ratio": statistics.median(ratios(cells, "surgeon", "baseline", "wall")),
+    }
 
 
 def start_label(topo):

@@ -17,7 +17,7 @@ import statistics
 from pathlib import Path
 
 from _common import RESULTS
-from bench_table3 import TOPOLOGIES, cells_of, fmt, ratios, read_rows, values
+from bench_table3 import TOPOLOGIES, cells_of, fmt, read_rows, summary
 
 README = Path(__file__).resolve().parents[1] / "README.rst"
 DATASETS = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST"}
@@ -33,23 +33,18 @@ def table_rows(config):
             cells = cells_of(rows, topo)
             if not cells:
                 continue
-            d = [100 * (c["surgeon"]["acc"] - c["baseline"]["acc"]) for c in cells]
-            wins = sum(x >= 0 for x in d)
-            growth = statistics.mean(
-                100 * (r - 1) for r in ratios(cells, "surgeon", "baseline", "params")
-            )
-            epochs = statistics.mean(values(cells, "surgeon", "epochs")) / statistics.mean(
-                values(cells, "baseline", "epochs")
-            )
+            fig = summary(cells)
+            d = fig["gain"]
             out.append(
                 (
                     f"{name}, {topo}",
-                    fmt(values(cells, "baseline", "acc")),
-                    fmt(values(cells, "surgeon", "acc")),
-                    f"{statistics.mean(d):+.2f} ± {statistics.stdev(d):.2f} ({wins} of {len(d)})",
-                    f"{growth:+.0f} %",
-                    f"{epochs:.2f}",
-                    f"{statistics.median(ratios(cells, 'surgeon', 'baseline', 'wall')):.2f}",
+                    fmt(fig["baseline"]),
+                    fmt(fig["surgeon"]),
+                    f"{statistics.mean(d):+.2f} ± {statistics.stdev(d):.2f} "
+                    f"({fig['wins']} of {len(d)})",
+                    f"{statistics.mean(fig['growth']):+.0f} %",
+                    f"{fig['epochs_ratio']:.2f}",
+                    f"{fig['wall_ratio']:.2f}",
                 )
             )
     return out
