@@ -98,7 +98,9 @@ def code_version():
     return commit + (" with uncommitted changes to sksurgeon/" if dirty else "")
 
 
-def header(title):
+def header(title, code=None):
+    """A result file's first lines; ``code`` replaces the commit line (e.g. for a file that
+    only combines earlier runs, whose code each of them records)."""
     m = machine()
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     cmd = "python " + " ".join(shlex.quote(a) for a in sys.argv)
@@ -107,7 +109,7 @@ def header(title):
         "",
         f"- command: `{cmd}`",
         f"- date: {now}",
-        f"- code: {code_version()}",
+        f"- code: {code or code_version()}",
         "- machine: " + ", ".join(f"{k} {v}" for k, v in m.items()),
         "",
     ]

@@ -257,7 +257,8 @@ def write_results(args, rows, topologies, note):
     out = [
         header(
             f"Table 3 protocol: {args.dataset}, config '{args.config}'"
-            + (" (quick)" if args.quick else "")
+            + (" (quick)" if args.quick else ""),
+            code="that of each run combined (see their files)" if args.combine else None,
         ),
         note,
         "",
