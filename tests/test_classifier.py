@@ -263,6 +263,7 @@ def test_cuda_without_gpu_is_a_clear_error(iris, monkeypatch):
         ({"selection": "best"}, "selection"),
         ({"add_init": "zeros"}, "add_init"),
         ({"retrain_multipliers": [1, 2]}, "retrain_multipliers"),
+        ({"retrain_multipliers": "fast"}, "retrain_multipliers"),
         ({"max_cost": 0.5}, "max_cost"),
     ],
 )
@@ -295,12 +296,31 @@ def test_retrain_multipliers_set_the_budgets(iris):
         retrain_batches=3,
         retrain_multipliers={"identity": 2, "add_layer": 0.5},
         batch_size=8,  # budgets are capped at one epoch: 17 batches here
+        max_cost=None,
         random_state=0,
     ).fit(X, y)
     budgets = {e["operation"]: e["retrain_batches"] for e in clf.surgery_log_}
     assert budgets["identity"] == 6
     assert budgets.get("add_layer", 2) == 2  # round(1.5)
-    assert budgets.get("add_neurons", 3) == 3  # the paper's 1 kept
+    assert budgets.get("add_neurons", 17) == 17  # the package's 10, capped at one epoch
+
+
+def test_paper_retrain_multipliers(iris):
+    X, y = iris
+    clf = SurgeonClassifier(
+        hidden_layer_sizes=(4,),
+        max_iter=6,
+        interval=2,
+        retrain_batches=1,
+        retrain_multipliers="paper",
+        batch_size=8,
+        random_state=0,
+    ).fit(X, y)
+    budgets = {e["operation"]: e["retrain_batches"] for e in clf.surgery_log_}
+    assert budgets["identity"] == 1
+    assert budgets.get("add_neurons", 1) == 1
+    assert budgets.get("add_layer", 10) == 10
+    assert budgets.get("remove_neurons", 10) == 10
 
 
 @pytest.mark.parametrize("widen", [True, False])
