@@ -98,6 +98,11 @@ def code_version():
     return commit + (" with uncommitted changes to sksurgeon/" if dirty else "")
 
 
+#: Taken when the script starts, as it imports the package then: a commit made or a file
+#: edited while a long benchmark runs does not change the code it ran.
+CODE_AT_START = code_version()
+
+
 def header(title, code=None):
     """A result file's first lines; ``code`` replaces the commit line (e.g. for a file that
     only combines earlier runs, whose code each of them records)."""
@@ -109,7 +114,7 @@ def header(title, code=None):
         "",
         f"- command: `{cmd}`",
         f"- date: {now}",
-        f"- code: {code or code_version()}",
+        f"- code: {code or CODE_AT_START}",
         "- machine: " + ", ".join(f"{k} {v}" for k, v in m.items()),
         "",
     ]
