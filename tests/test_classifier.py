@@ -305,6 +305,28 @@ def test_retrain_multipliers_set_the_budgets(iris):
     assert budgets.get("add_neurons", 17) == 17  # the package's 10, capped at one epoch
 
 
+def test_default_retraining_is_equal_for_the_candidates_compared(iris):
+    # Eq. 16 compares accuracies after retraining: a candidate trained ten times longer than
+    # the unchanged network would win for its training, not its surgery.
+    X, y = iris
+    clf = SurgeonClassifier(
+        hidden_layer_sizes=(4, 4),
+        max_iter=6,
+        interval=2,
+        retrain_batches=1,
+        batch_size=8,
+        max_cost=None,
+        random_state=0,
+    ).fit(X, y)
+    budgets = {
+        e["operation"]: e["retrain_batches"]
+        for e in clf.surgery_log_
+        if e["operation"] != "truncate"
+    }
+    assert {"identity", "add_neurons", "add_layer"} <= set(budgets)
+    assert set(budgets.values()) == {10}
+
+
 def test_paper_retrain_multipliers(iris):
     X, y = iris
     clf = SurgeonClassifier(
