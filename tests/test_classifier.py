@@ -287,19 +287,19 @@ def test_invalid_retrain_multipliers(iris, multipliers, message):
         SurgeonClassifier(retrain_multipliers=multipliers).fit(X, y)
 
 
-def test_retrain_multipliers_set_the_budgets(iris):
+def _retrain_budgets(iris, **params):
+    """Retraining budget (batches) by operation over a short fit's surgery log on iris."""
     X, y = iris
-    clf = SurgeonClassifier(
-        hidden_layer_sizes=(4,),
-        max_iter=6,
-        interval=2,
-        retrain_batches=3,
-        retrain_multipliers={"identity": 2, "add_layer": 0.5},
-        batch_size=8,  # budgets are capped at one epoch: 17 batches here
-        max_cost=None,
-        random_state=0,
-    ).fit(X, y)
-    budgets = {e["operation"]: e["retrain_batches"] for e in clf.surgery_log_}
+    params = dict(hidden_layer_sizes=(4,), max_iter=6, interval=2, batch_size=8) | params
+    clf = SurgeonClassifier(max_cost=None, random_state=0, **params).fit(X, y)
+    return {e["operation"]: e["retrain_batches"] for e in clf.surgery_log_}
+
+
+def test_retrain_multipliers_set_the_budgets(iris):
+    # batch 8: budgets are capped at one epoch, 17 batches here
+    budgets = _retrain_budgets(
+        iris, retrain_batches=3, retrain_multipliers={"identity": 2, "add_layer": 0.5}
+    )
     assert budgets["identity"] == 6
     assert budgets.get("add_layer", 2) == 2  # round(1.5)
     assert budgets.get("add_neurons", 17) == 17  # the package's 10, capped at one epoch
@@ -308,37 +308,14 @@ def test_retrain_multipliers_set_the_budgets(iris):
 def test_default_retraining_is_equal_for_the_candidates_compared(iris):
     # Eq. 16 compares accuracies after retraining: a candidate trained ten times longer than
     # the unchanged network would win for its training, not its surgery.
-    X, y = iris
-    clf = SurgeonClassifier(
-        hidden_layer_sizes=(4, 4),
-        max_iter=6,
-        interval=2,
-        retrain_batches=1,
-        batch_size=8,
-        max_cost=None,
-        random_state=0,
-    ).fit(X, y)
-    budgets = {
-        e["operation"]: e["retrain_batches"]
-        for e in clf.surgery_log_
-        if e["operation"] != "truncate"
-    }
+    budgets = _retrain_budgets(iris, hidden_layer_sizes=(4, 4), retrain_batches=1)
+    budgets.pop("truncate", None)
     assert {"identity", "add_neurons", "add_layer"} <= set(budgets)
     assert set(budgets.values()) == {10}
 
 
 def test_paper_retrain_multipliers(iris):
-    X, y = iris
-    clf = SurgeonClassifier(
-        hidden_layer_sizes=(4,),
-        max_iter=6,
-        interval=2,
-        retrain_batches=1,
-        retrain_multipliers="paper",
-        batch_size=8,
-        random_state=0,
-    ).fit(X, y)
-    budgets = {e["operation"]: e["retrain_batches"] for e in clf.surgery_log_}
+    budgets = _retrain_budgets(iris, retrain_batches=1, retrain_multipliers="paper")
     assert budgets["identity"] == 1
     assert budgets.get("add_neurons", 1) == 1
     assert budgets.get("add_layer", 10) == 10
