@@ -245,6 +245,15 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         "Refitting the topology found"). Off by default: it about doubles the cost of a fit
         whose network grew. Skipped when the search ended at the topology this fit started
         from; ignored without ``surgery``.
+    finish : {'best', 'last'}, default='best'
+        What a network that trains alone after the search stopped early (``max_cost``,
+        ``patience``) hands back: the epoch of that training with the best validation
+        accuracy (``'best'``: early stopping with restore, confined to that leg, whose
+        epochs all count in ``epochs_trained_``), or its last epoch (``'last'``). With
+        ``memory`` that epoch replaces the network the leg started from only if it reaches
+        the memory threshold. The threshold comes from the record of the search, the best
+        of many noisy validation scores; the last epoch of a long leg is a single one, fell
+        below it often, and the whole leg was then thrown away.
     n_jobs : int or None, default=None
         Parallel candidate retraining and branch training through joblib: worker
         processes on CPU (the training data is written once per fit to memory-mapped
@@ -375,6 +384,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         "target_score": [Interval(Real, 0, 1, closed="both"), None],
         "max_cost": [Interval(Real, 1, None, closed="left"), None],
         "refit": ["boolean"],
+        "finish": [StrOptions({"best", "last"})],
         "n_jobs": [Integral, None],
         "device": [str],
         "dtype": [StrOptions({"float32", "float64"})],
@@ -425,6 +435,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         target_score=None,
         max_cost=2.0,
         refit=False,
+        finish="best",
         n_jobs=None,
         device="auto",
         dtype="float32",
@@ -471,6 +482,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         self.target_score = target_score
         self.max_cost = max_cost
         self.refit = refit
+        self.finish = finish
         self.n_jobs = n_jobs
         self.device = device
         self.dtype = dtype
@@ -602,6 +614,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
             target_score=self.target_score,
             max_cost=self.max_cost,
             refit=self.refit,
+            finish=self.finish,
         )
         if continuing:
             net = surgery.identity(self.module_).to(device=device, dtype=dtype)

@@ -96,6 +96,7 @@ class SurgeonConfig:
     plateau_patience: int | None = None
     target_score: float | None = None
     refit: bool = False
+    finish: str = "best"
     max_cost: float | None = 2.0
     race_fraction: float | None = 0.5
     prune_margin: float | None = 0.02
@@ -515,13 +516,19 @@ def prune_checkpoint(config, n_batches, parent_accuracy):
     return config.retrain_batches
 
 
-def _train_branch(net, state, data, train_config, n_epochs, seed, n_threads=1):
-    """Worker task: train a branch ``n_epochs`` epochs, recording loss and accuracy."""
+def _train_branch(net, state, data, train_config, n_epochs, seed, n_threads=1, keep_best=False):
+    """Worker task: train a branch ``n_epochs`` epochs, recording loss and accuracy.
+
+    With ``keep_best`` the result also holds ``best``: (epochs, network, optimiser state) at
+    the epoch of highest validation accuracy (the latest of ties: it trained longer for the
+    same score), copied when reached so that later training or a divergence cannot touch
+    it; None if no epoch completed.
+    """
     t0 = time.perf_counter()
     with _task_threads(n_threads):
         X, y, w, Xv, yv, wv = data.tensors()
         gen = torch.Generator().manual_seed(seed)
-        losses, accs, n_samples = [], [], 0
+        losses, accs, n_samples, best = [], [], 0, None
         for _ in range(n_epochs):
             res = train(
                 net, X, y, train_config, generator=gen, n_epochs=1, sample_weight=w, state=state
@@ -534,16 +541,20 @@ def _train_branch(net, state, data, train_config, n_epochs, seed, n_threads=1):
                     "n_samples": n_samples,
                     "losses": losses,
                     "accs": accs,
+                    "best": best,
                     "seconds": time.perf_counter() - t0,
                 }
             losses.append(res.epoch_losses[-1])
             accs.append(accuracy(net, Xv, yv, sample_weight=wv))
+            if keep_best and (best is None or accs[-1] >= accs[best[0] - 1]):
+                best = (len(accs), copy.deepcopy(net), copy.deepcopy(state))
         return {
             "diverged": False,
             "net": net,
             "state": state,
             "losses": losses,
             "accs": accs,
+            "best": best,
             "n_samples": n_samples,
             "seconds": time.perf_counter() - t0,
         }
@@ -1109,6 +1120,7 @@ def run_surgeon(
                 say,
                 _memory_threshold(config, record.val_accuracy, data),
                 reason=stop_reason,
+                keep=config.finish,
             )
             samples += n_samples
         # With early stopping the fit returns its best network, as MLPClassifier's does; the
@@ -1144,15 +1156,19 @@ def run_surgeon(
 _FINISHED_ALONE = ("max_cost", "no_improvement", "max_decisions")
 
 
-def _finish_alone(branch, n_epochs, data, train_config, seed, n_threads, say, threshold, reason):
+def _finish_alone(
+    branch, n_epochs, data, train_config, seed, n_threads, say, threshold, reason, keep="best"
+):
     """Train ``branch`` without further search to the end of the lineage's epochs.
 
     What the search does once it stops deciding early (``reason``, one of
     ``_FINISHED_ALONE``): the network found so far gets the training the user asked for,
-    at the baseline's cost per epoch. The one-cycle memory's rule holds for these epochs
-    too: a finish that ends below ``threshold`` on validation (a network that has started
-    to overfit; None: no check) or diverges does not replace ``branch``. Returns the
-    branches left and the samples trained on.
+    at the baseline's cost per epoch. ``keep='best'`` hands back the epoch of this training
+    with the best validation accuracy (early stopping with restore, confined to this leg;
+    a divergence keeps the best epoch before it), ``'last'`` its last epoch. The one-cycle
+    memory's rule holds for these epochs too: an epoch below ``threshold`` on validation (a
+    network that has started to overfit; None: no check) does not replace ``branch``.
+    Returns the branches left and the samples trained on.
     """
     t = _train_branch(
         surgery.identity(branch.net),
@@ -1162,25 +1178,33 @@ def _finish_alone(branch, n_epochs, data, train_config, seed, n_threads, say, th
         n_epochs,
         seed,
         n_threads,
+        keep_best=keep == "best",
     )
+    if keep == "best" and t["best"] is not None:
+        k, net, state = t["best"]
+    elif t["diverged"]:
+        k, net, state = 0, None, None
+    else:
+        k, net, state = len(t["accs"]), t["net"], t["state"]
+    ran = f"trained alone {len(t['accs'])} of {n_epochs} epochs"
     if t["diverged"]:
-        say(f"training alone diverged after {len(t['accs'])} epochs; kept the network before", 1)
+        ran += " (diverged)"
+    if net is None:
+        say(f"{reason}: {ran}; kept the network before", 1)
         return [branch], t["n_samples"]
-    if threshold is not None and t["accs"][-1] < threshold:
+    acc = t["accs"][k - 1]
+    at = f"val {acc:.4f}" + (f" at epoch {k}" if k != n_epochs else "")
+    if threshold is not None and acc < threshold:
         say(
-            f"{reason}: trained alone {n_epochs} epochs, val {t['accs'][-1]:.4f} below "
-            f"the memory threshold {threshold:.4f}; kept the network before",
+            f"{reason}: {ran}, {at}, below the memory threshold {threshold:.4f}; "
+            "kept the network before",
             1,
         )
         return [branch], t["n_samples"]
     last = branch.history[-1]["epoch"] if branch.history else 0
-    history = branch.history + _history_entries(last, t["losses"], t["accs"], t["net"])
-    say(
-        f"{reason}: {list(surgery.hidden_widths(t['net']))} trained alone "
-        f"{n_epochs} epochs, val {t['accs'][-1]:.4f}",
-        1,
-    )
-    return [Branch(t["net"], t["state"], t["accs"][-1], history, branch.n_params)], t["n_samples"]
+    history = branch.history + _history_entries(last, t["losses"][:k], t["accs"][:k], net)
+    say(f"{reason}: {list(surgery.hidden_widths(net))} {ran}, kept {at}", 1)
+    return [Branch(net, state, acc, history, branch.n_params)], t["n_samples"]
 
 
 def _architecture(net):

@@ -13,7 +13,7 @@ from sksurgeon import SurgeonClassifier, surgery
 from sksurgeon import _surgeon as surgeon_mod
 from sksurgeon._recommend import Candidate
 from sksurgeon._surgeon import SurgeonConfig, TrainingData, run_surgeon, task_seed
-from sksurgeon._training import TrainConfig
+from sksurgeon._training import TrainConfig, accuracy
 
 
 def _data(n=120, d=6, seed=0):
@@ -21,6 +21,18 @@ def _data(n=120, d=6, seed=0):
     return TrainingData(
         X[:90], y[:90], None, X[90:], y[90:], None, device="cpu", dtype=torch.float32
     )
+
+
+def _scripted_best(net, accs):
+    """What ``_train_branch(keep_best=True)`` reports: the latest epoch of the best accuracy."""
+    if not accs:
+        return None
+    k = max(range(len(accs)), key=lambda i: (accs[i], i)) + 1
+    if k == len(accs):  # the last epoch: the same weights as the network returned
+        return k, net, None
+    best = surgery.identity(net)
+    best.tag = f"{net.tag}@{k}"
+    return k, best, None
 
 
 class Script:
@@ -31,8 +43,13 @@ class Script:
         self.candidate_acc = candidate_acc
         self.branch_calls = 0
 
-    def train_branch(self, net, state, data, train_config, n_epochs, seed, n_threads=1):
+    def train_branch(
+        self, net, state, data, train_config, n_epochs, seed, n_threads=1, keep_best=False
+    ):
+        # An entry is the accuracy of every epoch, or a list: one per epoch.
         acc = self.branch_accs.pop(0)
+        accs = list(acc) if isinstance(acc, list) else [acc] * n_epochs
+        assert len(accs) == n_epochs
         net = surgery.identity(net)
         net.tag = f"branch{self.branch_calls}"
         self.branch_calls += 1
@@ -41,7 +58,8 @@ class Script:
             "net": net,
             "state": None,
             "losses": [1.0] * n_epochs,
-            "accs": [acc] * n_epochs,
+            "accs": accs,
+            "best": _scripted_best(net, accs) if keep_best else None,
             "n_samples": 0,
             "seconds": 0.0,  # no measured speed: every phase runs in the calling process
         }
@@ -631,12 +649,29 @@ class CostScript(Script):
         super().__init__(branch_accs, candidate_acc)
         self.epochs = []
 
-    def train_branch(self, net, state, data, train_config, n_epochs, seed, n_threads=1):
-        if self.branch_accs and self.branch_accs[0] is None:  # this training diverges
+    def train_branch(
+        self, net, state, data, train_config, n_epochs, seed, n_threads=1, keep_best=False
+    ):
+        entry = self.branch_accs[0] if self.branch_accs else 0.0
+        if entry is None or isinstance(entry, tuple):
+            # Diverges at once (None) or after the epochs of ("diverged", accs).
             self.branch_accs.pop(0)
             self.epochs.append(n_epochs)
-            return {"diverged": True, "n_samples": 90, "losses": [], "accs": [], "seconds": 0.0}
-        out = super().train_branch(net, state, data, train_config, n_epochs, seed, n_threads)
+            accs = [] if entry is None else list(entry[1])
+            net = surgery.identity(net)
+            net.tag = f"diverged{self.branch_calls}"
+            self.branch_calls += 1
+            return {
+                "diverged": True,
+                "n_samples": 90 * (len(accs) + 1),
+                "losses": [1.0] * len(accs),
+                "accs": accs,
+                "best": _scripted_best(net, accs) if keep_best else None,
+                "seconds": 0.0,
+            }
+        out = super().train_branch(
+            net, state, data, train_config, n_epochs, seed, n_threads, keep_best
+        )
         self.epochs.append(n_epochs)
         return {**out, "n_samples": 90 * n_epochs}
 
@@ -703,6 +738,70 @@ def test_max_cost_finish_obeys_the_memory_rule(monkeypatch, finish_acc, cfg, kep
         assert [h["epoch"] for h in res.history] == list(range(1, 21))
 
 
+@pytest.mark.parametrize("finish", ["best", "last"])
+def test_finish_alone_keeps_its_best_epoch(monkeypatch, finish):
+    # The finish peaks at 0.62 after 3 of its 40 epochs and ends at 0.55, below the record
+    # (0.6): 'best' keeps epoch 3 of the leg, 'last' throws the leg away.
+    curve = [0.58, 0.61, 0.62, 0.62] + [0.55] * 36
+    script = CostScript([0.5, 0.6, 0.55, curve])
+    res = _run(monkeypatch, script, max_iter=60, max_cost=1.6, finish=finish)
+    assert res.stop_reason == "max_cost" and script.epochs[-1] == 40
+    if finish == "best":
+        # The latest epoch of the best score: 20 epochs before the leg, 4 in it.
+        assert res.val_accuracy == 0.62 and res.net.tag == "branch3@4"
+        assert [h["epoch"] for h in res.history] == list(range(1, 25))
+        assert [h["val_accuracy"] for h in res.history[20:]] == curve[:4]
+    else:
+        assert res.val_accuracy == 0.6 and res.net.tag == "branch1"
+        assert [h["epoch"] for h in res.history] == list(range(1, 21))
+    assert res.epochs_trained <= 1.6 * 60  # the whole leg is paid for either way
+
+
+@pytest.mark.parametrize(
+    "leg,kept",
+    [
+        ([0.59, 0.57] + [0.5] * 38, None),  # best epoch below the threshold: the network before
+        ("diverged", "diverged3@2"),  # diverges at epoch 4, after its best (0.63, epoch 2)
+    ],
+)
+def test_finish_alone_best_epoch_obeys_the_memory_rule(monkeypatch, leg, kept):
+    if leg == "diverged":
+        leg = ("diverged", [0.61, 0.63, 0.6])
+    script = CostScript([0.5, 0.6, 0.55, leg])
+    res = _run(monkeypatch, script, max_iter=60, max_cost=1.6)
+    if kept is None:
+        assert res.val_accuracy == 0.6 and res.net.tag == "branch1"
+        assert len(res.history) == 20
+    else:
+        assert res.val_accuracy == 0.63 and res.net.tag == kept
+        assert [h["epoch"] for h in res.history] == list(range(1, 23))
+
+
+def test_train_branch_best_epoch_is_a_snapshot():
+    # Real training: the best epoch's copy is not moved by the epochs after it.
+    data = _data()
+    net = surgery.build_mlp(6, [8], 3, generator=torch.Generator().manual_seed(0))
+    cfg = TrainConfig(solver="adam", learning_rate=0.05, batch_size=30)
+    t = surgeon_mod._train_branch(net, None, data, cfg, 20, seed=0, keep_best=True)
+    k, best, state = t["best"]
+    accs = t["accs"]
+    assert accs[k - 1] == max(accs) and all(a < accs[k - 1] for a in accs[k:])
+    assert accs.count(max(accs)) > 1  # ties: the latest is kept
+    _, _, _, Xv, yv, _ = data.tensors()
+    assert accuracy(best, Xv, yv) == accs[k - 1]
+    assert k < len(accs)  # the data make the snapshot matter
+    assert state.step == 3 * k and t["state"].step == 3 * len(accs)  # 3 batches an epoch
+    plain = surgeon_mod._train_branch(
+        surgery.build_mlp(6, [8], 3, generator=torch.Generator().manual_seed(0)),
+        None,
+        data,
+        cfg,
+        20,
+        seed=0,
+    )
+    assert plain["best"] is None and plain["accs"] == accs  # copying does not change training
+
+
 def test_max_cost_holds_on_real_training(monkeypatch):
     # Real training on digits: candidates of every kind, re-draws, races and backtracks.
     from hypothesis import given, settings
@@ -742,7 +841,9 @@ def test_max_cost_stop_is_the_same_for_any_n_jobs(monkeypatch):
     kw = dict(hidden_layer_sizes=(4,), max_iter=30, random_state=2, learning_rate_init=0.01)
     one = SurgeonClassifier(n_jobs=1, **GROW, **kw).fit(X, y)
     two = SurgeonClassifier(n_jobs=2, **GROW, **kw).fit(X, y)
-    assert one.stop_reason_ == "max_cost" and one.decisions_ and one.n_iter_ == 30
+    assert one.stop_reason_ == "max_cost" and one.decisions_
+    # The lineage ends at the best epoch of its training alone (finish='best').
+    assert 20 < one.n_iter_ == len(one.history_) <= 30
     assert one.epochs_trained_ <= 60
     assert one.history_ == two.history_ and one.decisions_ == two.decisions_
     np.testing.assert_array_equal(one.predict_proba(X), two.predict_proba(X))
