@@ -205,8 +205,9 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         Stop searching after this many consecutive decision points that had to backtrack
         (the surgeries tried did not help); also the number of decision points the search
         may spend beyond ``max_iter`` on backtracks. As when ``max_cost`` stops the search,
-        the best network then trains alone to ``max_iter`` epochs, and replaces the network
-        it started from only if it ends at or above the memory threshold (with ``memory``).
+        the best network then trains alone to ``max_iter`` epochs, and its best epoch (see
+        ``finish``) replaces the network it started from only if it reaches the memory
+        threshold (with ``memory``).
     plateau_patience : int or None, default=None
         Early stopping: stop after this many consecutive decision points whose kept branch
         sets no new record validation accuracy, and return the most accurate network of any
@@ -224,10 +225,10 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         epochs-equivalent in all (candidates, branches and backtracked steps included, see
         ``epochs_trained_``). A decision point is tried only if, even if it had to
         backtrack, the lineage's remaining epochs would still fit; otherwise the best
-        network so far trains alone to ``max_iter`` epochs (``stop_reason_ = 'max_cost'``);
-        with ``memory``, if that training ends below the memory threshold (the best
-        decision point so far, less ``memory_tolerance``), the network before it is
-        returned.
+        network so far trains alone to ``max_iter`` epochs (``stop_reason_ = 'max_cost'``;
+        see ``finish``); with ``memory``, if that training does not reach the memory
+        threshold (the best decision point so far, less ``memory_tolerance``), the network
+        before it is returned.
         At least 1 (1 is the baseline's cost: no decision point fits). On the Table 3
         protocol the default stopped 9 searches of 30, those that backtracked or re-drew
         on noise, at the same mean accuracy, and left the others unchanged (user guide,
@@ -319,8 +320,9 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         Why the search stopped: ``'max_iter'``, ``'plateau'`` (``plateau_patience``),
         ``'target_score'``, ``'no_improvement'`` (``patience``), ``'max_decisions'`` or
         ``'max_cost'``. After the last three the network found trains alone to
-        ``max_iter`` epochs, or is kept as it was when that training ends below the
-        memory threshold on validation (then ``n_iter_ < max_iter``).
+        ``max_iter`` epochs and its best epoch is returned (``finish``), or it is kept as
+        it was when that training stays below the memory threshold on validation; either
+        way ``n_iter_`` may be less than ``max_iter``.
     refit_ : dict or None
         With ``refit``: ``kept`` (True when the returned network is the one trained from
         scratch), ``status``, ``epochs``, ``val_accuracy`` of the network trained from
