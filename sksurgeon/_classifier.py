@@ -253,8 +253,11 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         epochs all count in ``epochs_trained_``), or its last epoch (``'last'``). With
         ``memory`` that epoch replaces the network the leg started from only if it reaches
         the memory threshold. The threshold comes from the record of the search, the best
-        of many noisy validation scores; the last epoch of a long leg is a single one, fell
-        below it often, and the whole leg was then thrown away.
+        of many noisy validation scores; the last epoch of a long leg is a single one and
+        fell below it in 14 of the 60 Table 3 fits, whose whole leg was then thrown away.
+        ``'best'`` added 0.34 points on Fashion-MNIST's large start with the defaults and
+        moved the other cells by at most 0.07 points either way, at no cost (user guide,
+        "Training alone").
     n_jobs : int or None, default=None
         Parallel candidate retraining and branch training through joblib: worker
         processes on CPU (the training data is written once per fit to memory-mapped
