@@ -248,16 +248,16 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         from; ignored without ``surgery``.
     finish : {'best', 'last'}, default='best'
         What a network that trains alone after the search stopped early (``max_cost``,
-        ``patience``) hands back: the epoch of that training with the best validation
-        accuracy (``'best'``: early stopping with restore, confined to that leg, whose
-        epochs all count in ``epochs_trained_``), or its last epoch (``'last'``). With
-        ``memory`` that epoch replaces the network the leg started from only if it reaches
-        the memory threshold. The threshold comes from the record of the search, the best
-        of many noisy validation scores; the last epoch of a long leg is a single one and
-        fell below it in 14 of the 60 Table 3 fits, whose whole leg was then thrown away.
-        ``'best'`` added 0.34 points on Fashion-MNIST's large start with the defaults and
-        moved the other cells by at most 0.07 points either way, at no cost (user guide,
-        "Training alone").
+        ``patience``, ``'max_decisions'``) hands back: the epoch of that training with the
+        best validation accuracy (``'best'``: early stopping with restore, confined to that
+        leg, whose epochs all count in ``epochs_trained_``), or its last epoch
+        (``'last'``). With ``memory`` that epoch replaces the network the leg started from
+        only if it reaches the memory threshold. The threshold comes from the record of the
+        search, the best of many noisy validation scores; the last epoch of a long leg is a
+        single one and fell below it in 14 of the 60 Table 3 fits, whose whole leg was then
+        thrown away. ``'best'`` added 0.34 points on Fashion-MNIST's large start with the
+        defaults and moved the other cells by at most 0.07 points either way, at no cost
+        (user guide, "Training alone").
     n_jobs : int or None, default=None
         Parallel candidate retraining and branch training through joblib: worker
         processes on CPU (the training data is written once per fit to memory-mapped
