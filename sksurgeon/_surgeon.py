@@ -1180,18 +1180,17 @@ def _finish_alone(
         n_threads,
         keep_best=keep == "best",
     )
-    if keep == "best" and t["best"] is not None:
-        k, net, state = t["best"]
-    elif t["diverged"]:
-        k, net, state = 0, None, None
+    if keep == "best":
+        chosen = t["best"]
     else:
-        k, net, state = len(t["accs"]), t["net"], t["state"]
+        chosen = None if t["diverged"] else (len(t["accs"]), t["net"], t["state"])
     ran = f"trained alone {len(t['accs'])} of {n_epochs} epochs"
     if t["diverged"]:
         ran += " (diverged)"
-    if net is None:
+    if chosen is None:
         say(f"{reason}: {ran}; kept the network before", 1)
         return [branch], t["n_samples"]
+    k, net, state = chosen
     acc = t["accs"][k - 1]
     at = f"val {acc:.4f}" + (f" at epoch {k}" if k != n_epochs else "")
     if threshold is not None and acc < threshold:
