@@ -240,12 +240,13 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         epochs as its lineage trained, and return whichever of the two networks is more
         accurate on the validation split (``refit_`` says which). A network grown from a
         too-small start keeps what the small one learnt and may be under-trained when the
-        epochs run out. On the Table 3 protocol's small and medium starts the refit network
-        was kept in 17 fits of 20 with plain SGD (the paper's configuration), 0.4 to 1.3
-        points more accurate on average, and gained 0 to 0.4 points with Adam (user guide,
-        "Refitting the topology found"). Off by default: it about doubles the cost of a fit
-        whose network grew. Skipped when the search ended at the topology this fit started
-        from; ignored without ``surgery``.
+        epochs run out. The refit is judged like the search's network (``finish``: its
+        best epoch on validation by default). On the Table 3 protocol's small and medium
+        starts the refit network was kept in 17 fits of 20 with plain SGD (the paper's
+        configuration), 0.4 to 1.3 points more accurate on average, and gained 0 to 0.4
+        points with Adam (user guide, "Refitting the topology found"). Off by default: it
+        about doubles the cost of a fit whose network grew. Skipped when the search ended
+        at the topology this fit started from; ignored without ``surgery``.
     finish : {'best', 'last'}, default='best'
         What a network that trains alone after the search stopped early (``max_cost``,
         ``patience``, ``'max_decisions'``) hands back: the epoch of that training with the
@@ -328,11 +329,12 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         way ``n_iter_`` may be less than ``max_iter``.
     refit_ : dict or None
         With ``refit``: ``kept`` (True when the returned network is the one trained from
-        scratch), ``status``, ``epochs``, ``val_accuracy`` of the network trained from
-        scratch, ``search_val_accuracy`` of the search's, and ``history`` (per epoch, as in
-        ``history_``). None without ``refit``. ``history_``, ``decisions_`` and
-        ``surgery_log_`` describe the search either way; ``epochs_trained_`` and
-        ``fit_time_`` include the refit.
+        scratch), ``status``, ``epochs`` (trained from scratch), ``epoch`` (the one compared:
+        its best on validation with ``finish='best'``, its last with ``'last'``),
+        ``val_accuracy`` of that epoch, ``search_val_accuracy`` of the search's network, and
+        ``history`` (per epoch, as in ``history_``). None without ``refit``.
+        ``history_``, ``decisions_`` and ``surgery_log_`` describe the search either way;
+        ``epochs_trained_`` and ``fit_time_`` include the refit.
     device_ : torch.device
 
     Examples

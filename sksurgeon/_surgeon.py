@@ -1130,7 +1130,7 @@ def run_surgeon(
         net_out, val_out, refit = best.net, best.val_accuracy, None
         if config.refit and surgery_enabled:
             refit, fresh, n_samples = _refit(
-                best, net, data, train_config, seed, threads.saved, say
+                best, net, data, train_config, seed, threads.saved, say, keep=config.finish
             )
             samples += n_samples
             if refit["kept"]:
@@ -1216,20 +1216,25 @@ def _architecture(net):
     ]
 
 
-def _refit(best, start, data, train_config, seed, n_threads, say):
+def _refit(best, start, data, train_config, seed, n_threads, say, keep="best"):
     """Train ``best``'s topology from fresh weights as long as its lineage trained.
 
     A network grown from a too-small start keeps what the small one learnt; on the Table 3
     protocol, with plain SGD, the same topology trained from scratch was usually more
     accurate (``benchmarks/results/table3_*_refit_small_medium_seeds5.md``). Which one is
-    returned is decided on the validation split, never on test data.
+    returned is decided on the validation split, never on test data. ``keep`` is the
+    fit's ``finish``: ``'best'`` compares (and returns) the refit's best epoch on
+    validation, as a search that finished alone returns its leg's best epoch, so that
+    neither side is judged by its last, noisiest epoch against the other's best; a
+    divergence keeps the best epoch before it. ``'last'`` compares its last epoch.
 
     Returns
     -------
     report : dict
         ``SurgeonResult.refit``.
     net : torch.nn.Sequential or None
-        The network trained from scratch; None when skipped or diverged.
+        The network trained from scratch; None when skipped or diverged before any epoch
+        could be kept.
     n_samples : int
         Samples trained on.
     """
@@ -1238,6 +1243,7 @@ def _refit(best, start, data, train_config, seed, n_threads, say):
         "kept": False,
         "status": "",
         "epochs": n_epochs,
+        "epoch": 0,
         "search_val_accuracy": float(best.val_accuracy),
         "val_accuracy": float("nan"),
         "history": [],
@@ -1250,18 +1256,37 @@ def _refit(best, start, data, train_config, seed, n_threads, say):
     # A CPU generator, as for the start network: the same weights on every device.
     gen = torch.Generator().manual_seed(task_seed(seed, 0, 1))
     fresh = surgery.reinitialize(best.net, generator=gen)
-    t = _train_branch(fresh, None, data, train_config, n_epochs, task_seed(seed, 0, 2), n_threads)
+    t = _train_branch(
+        fresh,
+        None,
+        data,
+        train_config,
+        n_epochs,
+        task_seed(seed, 0, 2),
+        n_threads,
+        keep_best=keep == "best",
+    )
     entry["history"] = _history_entries(0, t["losses"], t["accs"], fresh)
-    if t["diverged"]:
-        entry["status"] = "diverged"
+    if keep == "best":
+        chosen = t["best"]
     else:
-        entry["val_accuracy"] = float(t["accs"][-1])
+        chosen = None if t["diverged"] else (len(t["accs"]), t["net"], t["state"])
+    if chosen is None:
+        entry["status"] = "diverged"
+        out = None
+    else:
+        k, out, _ = chosen
+        entry["epoch"] = k
+        entry["val_accuracy"] = float(t["accs"][k - 1])
         entry["kept"] = entry["val_accuracy"] > entry["search_val_accuracy"]
         entry["status"] = "kept" if entry["kept"] else "search's network kept"
+        if t["diverged"]:
+            entry["status"] += f" (diverged after epoch {len(t['accs'])})"
+    at = f" at epoch {entry['epoch']}" if 0 < entry["epoch"] < n_epochs else ""
     say(
         f"refit {list(surgery.hidden_widths(best.net))} from scratch, {n_epochs} epochs: "
-        f"val {entry['val_accuracy']:.4f} against the search's "
+        f"val {entry['val_accuracy']:.4f}{at} against the search's "
         f"{entry['search_val_accuracy']:.4f} ({entry['status']})",
         1,
     )
-    return entry, (None if t["diverged"] else t["net"]), t["n_samples"]
+    return entry, out, t["n_samples"]

@@ -561,15 +561,31 @@ def test_race_finisher_is_the_leader_by_score(accs, winner, monkeypatch):
 class GrowScript(Script):
     """A Script whose candidates are one unit wider: the topology changes, so refit runs.
 
-    An accuracy of None in ``branch_accs`` makes that training diverge.
+    An entry of None in ``branch_accs`` makes that training diverge at once,
+    ``("diverged", accs)`` after the epochs of ``accs``.
     """
 
-    def train_branch(self, net, state, data, train_config, n_epochs, seed, n_threads=1):
-        if self.branch_accs[0] is None:
+    def train_branch(
+        self, net, state, data, train_config, n_epochs, seed, n_threads=1, keep_best=False
+    ):
+        entry = self.branch_accs[0]
+        if entry is None or isinstance(entry, tuple):
             self.branch_accs.pop(0)
+            accs = [] if entry is None else list(entry[1])
+            net = surgery.identity(net)
+            net.tag = f"branch{self.branch_calls}"
             self.branch_calls += 1
-            return {"diverged": True, "n_samples": 0, "losses": [], "accs": [], "seconds": 0.0}
-        return super().train_branch(net, state, data, train_config, n_epochs, seed, n_threads)
+            return {
+                "diverged": True,
+                "n_samples": 0,
+                "losses": [1.0] * len(accs),
+                "accs": accs,
+                "best": _scripted_best(net, accs) if keep_best else None,
+                "seconds": 0.0,
+            }
+        return super().train_branch(
+            net, state, data, train_config, n_epochs, seed, n_threads, keep_best
+        )
 
     def retrain(self, parent, *args, **kwargs):
         out = super().retrain(parent, *args, **kwargs)
@@ -590,6 +606,7 @@ def test_refit_keeps_the_more_accurate_network(monkeypatch, refit_acc, kept, sta
     assert script.branch_accs == []
     r = res.refit
     assert (r["kept"], r["status"], r["epochs"]) == (kept, status, 40)
+    assert r["epoch"] == (0 if refit_acc is None else 40)  # ties: the latest epoch
     assert r["search_val_accuracy"] == 0.6
     # The search's record is untouched either way: history and decisions describe it.
     assert [h["epoch"] for h in res.history] == list(range(1, 41))
@@ -600,6 +617,35 @@ def test_refit_keeps_the_more_accurate_network(monkeypatch, refit_acc, kept, sta
     else:
         assert res.net.tag != "branch7" and res.val_accuracy == 0.6
     assert surgery.hidden_widths(res.net) == [11, 8, 8]
+
+
+REFIT_CURVE = [0.5] * 10 + [0.62] + [0.58] * 29  # best at epoch 11, last below the search
+
+
+@pytest.mark.parametrize(
+    "finish,refit,kept,epoch,status",
+    [
+        # Its best epoch beats the search's 0.6: that epoch's copy is returned.
+        ("best", REFIT_CURVE, True, 11, "kept"),
+        # Judged by its last epoch, as before finish existed.
+        ("last", REFIT_CURVE, False, 40, "search's network kept"),
+        # A divergence after the best epoch keeps that epoch.
+        ("best", ("diverged", REFIT_CURVE[:15]), True, 11, "kept (diverged after epoch 15)"),
+        ("last", ("diverged", REFIT_CURVE[:15]), False, 0, "diverged"),
+    ],
+)
+def test_refit_follows_finish(monkeypatch, finish, refit, kept, epoch, status):
+    # The search's network is judged by its best epoch when it finished alone; the refit
+    # is judged the same way, not by its last, noisiest epoch.
+    script = GrowScript([0.5] + [0.6] * 6 + [refit])
+    res = _run(monkeypatch, script, refit=True, finish=finish)
+    r = res.refit
+    assert (r["kept"], r["epoch"], r["status"], r["epochs"]) == (kept, epoch, status, 40)
+    assert len(r["history"]) == len(REFIT_CURVE if isinstance(refit, list) else refit[1])
+    if kept:
+        assert res.net.tag == "branch7@11" and res.val_accuracy == 0.62
+    else:
+        assert res.net.tag != "branch7" and res.val_accuracy == 0.6
 
 
 def test_refit_skipped_when_the_search_kept_the_start_topology(monkeypatch):
