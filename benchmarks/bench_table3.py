@@ -306,7 +306,7 @@ def write_results(args, rows, topologies, note):
             status = [c["surgeon"]["refit"] for c in cells_of(rows, topo)]
             out.append(
                 f"| {start_label(topo)} | "
-                f"{status.count('kept')} of {len(status)} | "
+                f"{sum(st.startswith('kept') for st in status)} of {len(status)} | "
                 f"{sum(st.startswith('skipped') for st in status)} |"
             )
     scratch = [t for t in topologies if all("scratch" in c for tt, _, c in rows if tt == t)]
