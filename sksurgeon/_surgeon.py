@@ -881,6 +881,11 @@ def run_surgeon(
         max_decisions = n_steps + (config.patience if config.patience is not None else n_steps)
         budget = None if config.max_cost is None else config.max_cost * config.max_iter * n_train
         out_of_budget = False
+        # Under a budget the refit is part of the fit: the search leaves it room for a full
+        # training of the topology found, and hands that training the epochs a search
+        # stopped early would otherwise spend training on alone.
+        refit_epochs = initial_epoch + config.max_iter
+        refit_in_budget = config.refit and budget is not None and surgery_enabled
 
         def target_reached():
             return (
@@ -942,11 +947,12 @@ def run_surgeon(
                     # The try's most training, and then the lineage's remaining epochs
                     # alone as if it backtracked: the budget holds whatever happens.
                     k = min(config.n_branches, len(chosen))
+                    tail = refit_epochs if refit_in_budget else config.max_iter - clock
                     worst = (
                         samples
                         + sum(budgets) * min(train_config.batch_size, n_train)
                         + _winners_epochs(step, config.race_fraction, k) * n_train
-                        + (config.max_iter - clock) * n_train
+                        + tail * n_train
                     )
                     if worst > budget:
                         out_of_budget = True
@@ -1109,7 +1115,8 @@ def run_surgeon(
         # A search that stops deciding still owes the lineage its max_iter epochs: the best
         # network trains on alone. Not after plateau (early stopping returns the record) or
         # target_score (the user's stop).
-        if stop_reason in _FINISHED_ALONE and clock < config.max_iter:
+        refit_instead = refit_in_budget and _architecture(branches[0].net) != _architecture(net)
+        if stop_reason in _FINISHED_ALONE and clock < config.max_iter and not refit_instead:
             branches, n_samples = _finish_alone(
                 branches[0],
                 config.max_iter - clock,
@@ -1130,7 +1137,15 @@ def run_surgeon(
         net_out, val_out, refit = best.net, best.val_accuracy, None
         if config.refit and surgery_enabled:
             refit, fresh, n_samples = _refit(
-                best, net, data, train_config, seed, threads.saved, say, keep=config.finish
+                best,
+                net,
+                data,
+                train_config,
+                seed,
+                threads.saved,
+                say,
+                keep=config.finish,
+                n_epochs=refit_epochs if refit_in_budget else None,
             )
             samples += n_samples
             if refit["kept"]:
@@ -1216,8 +1231,9 @@ def _architecture(net):
     ]
 
 
-def _refit(best, start, data, train_config, seed, n_threads, say, keep="best"):
-    """Train ``best``'s topology from fresh weights as long as its lineage trained.
+def _refit(best, start, data, train_config, seed, n_threads, say, keep="best", n_epochs=None):
+    """Train ``best``'s topology from fresh weights ``n_epochs`` epochs (default: as long as
+    its lineage trained).
 
     A network grown from a too-small start keeps what the small one learnt; on the Table 3
     protocol, with plain SGD, the same topology trained from scratch was usually more
@@ -1238,7 +1254,8 @@ def _refit(best, start, data, train_config, seed, n_threads, say, keep="best"):
     n_samples : int
         Samples trained on.
     """
-    n_epochs = int(best.history[-1]["epoch"]) if best.history else 0
+    if n_epochs is None:
+        n_epochs = int(best.history[-1]["epoch"]) if best.history else 0
     entry = {
         "kept": False,
         "status": "",

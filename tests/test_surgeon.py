@@ -745,6 +745,39 @@ def test_max_cost_bounds_the_search_and_finishes_the_lineage_alone(monkeypatch, 
     assert res.val_accuracy == res.history[-1]["val_accuracy"] == 0.5 + 0.01 * (2 * n + 1)
 
 
+class GrowCostScript(CostScript):
+    """A CostScript whose candidates are one unit wider, so that a refit runs."""
+
+    def retrain(self, parent, *args, **kwargs):
+        out = super().retrain(parent, *args, **kwargs)
+        out["net"] = surgery.add_neurons(
+            parent, 0, 1, init="random", generator=torch.Generator().manual_seed(0)
+        )
+        return out
+
+
+@pytest.mark.parametrize("max_cost", [1.0, 1.6, 2.0, 2.6])
+def test_refit_inside_the_budget(monkeypatch, max_cost):
+    # Every step improves, so nothing but the budget stops the search before max_iter. The
+    # search leaves room for a refit of max_iter epochs, which replaces the training alone.
+    script = GrowCostScript([0.5 + 0.01 * k for k in range(40)])
+    res = _run(monkeypatch, script, max_iter=60, max_cost=max_cost, refit=True)
+    assert res.epochs_trained <= max_cost * 60 + 1e-9
+    n = len(res.decisions)
+    assert n == {1.0: 0, 1.6: 0, 2.0: 1, 2.6: 3}[max_cost]
+    if n == 0:
+        # No room for a decision point: the start topology trains alone, nothing to refit.
+        assert script.epochs == [10, 50]
+        assert res.refit["status"] == "skipped: topology unchanged"
+        return
+    assert script.epochs == [10] + [10] * (2 * n) + [60]
+    assert res.stop_reason == "max_cost"
+    assert [h["epoch"] for h in res.history] == list(range(1, 10 * (n + 1) + 1))
+    r = res.refit
+    assert (r["epochs"], r["epoch"], r["kept"]) == (60, 60, True)
+    assert res.val_accuracy == r["val_accuracy"] == 0.5 + 0.01 * (2 * n + 1)
+
+
 def test_max_cost_none_never_limits(monkeypatch):
     script = CostScript([0.5 + 0.01 * k for k in range(40)])
     res = _run(monkeypatch, script, max_iter=60, max_cost=None)
