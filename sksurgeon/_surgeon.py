@@ -140,8 +140,9 @@ class SurgeonResult:
     val_accuracy : float
         Validation accuracy of ``net``.
     refit : dict or None
-        With ``config.refit``: ``kept``, ``status``, ``epochs``, ``val_accuracy`` (of the
-        network trained from scratch), ``search_val_accuracy`` and ``history``.
+        With ``config.refit``: ``kept``, ``status``, ``epochs``, ``epoch``,
+        ``val_accuracy`` (of the network trained from scratch), ``search_val_accuracy`` and
+        ``history``.
     """
 
     net: torch.nn.Module
@@ -812,7 +813,9 @@ def run_surgeon(
     point could take the fit past ``max_cost * max_iter`` epochs. After the backtracks, the
     spent decision points or the budget (``_FINISHED_ALONE``), the best branch trains alone
     to ``max_iter`` epochs, and is kept as it was if that ends below the memory rule's
-    threshold (:func:`_finish_alone`).
+    threshold (:func:`_finish_alone`). With ``config.refit`` under a budget, the refit's
+    ``max_iter`` epochs take the place of the lineage's remaining ones in the budget, and
+    of the training alone after the search when its topology changed (:func:`_refit`).
     """
     t0 = time.perf_counter()
     say = reporter or (lambda *a, **k: None)
@@ -1145,7 +1148,7 @@ def run_surgeon(
                 threads.saved,
                 say,
                 keep=config.finish,
-                n_epochs=refit_epochs if refit_in_budget else None,
+                n_epochs=refit_epochs,
             )
             samples += n_samples
             if refit["kept"]:
@@ -1232,8 +1235,8 @@ def _architecture(net):
 
 
 def _refit(best, start, data, train_config, seed, n_threads, say, keep="best", n_epochs=None):
-    """Train ``best``'s topology from fresh weights ``n_epochs`` epochs (default: as long as
-    its lineage trained).
+    """Train ``best``'s topology from fresh weights for ``n_epochs`` epochs (default: as
+    long as its lineage trained).
 
     A network grown from a too-small start keeps what the small one learnt; on the Table 3
     protocol, with plain SGD, the same topology trained from scratch was usually more

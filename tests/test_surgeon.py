@@ -602,7 +602,7 @@ class GrowScript(Script):
 def test_refit_keeps_the_more_accurate_network(monkeypatch, refit_acc, kept, status):
     # pretrain, three decisions of two branches each, then the refit: the last training.
     script = GrowScript([0.5] + [0.6] * 6 + [refit_acc])
-    res = _run(monkeypatch, script, refit=True)
+    res = _run(monkeypatch, script, refit=True, max_cost=None)  # the refit on top
     assert script.branch_accs == []
     r = res.refit
     assert (r["kept"], r["status"], r["epochs"]) == (kept, status, 40)
@@ -638,7 +638,7 @@ def test_refit_follows_finish(monkeypatch, finish, refit, kept, epoch, status):
     # The search's network is judged by its best epoch when it finished alone; the refit
     # is judged the same way, not by its last, noisiest epoch.
     script = GrowScript([0.5] + [0.6] * 6 + [refit])
-    res = _run(monkeypatch, script, refit=True, finish=finish)
+    res = _run(monkeypatch, script, refit=True, finish=finish, max_cost=None)
     r = res.refit
     assert (r["kept"], r["epoch"], r["status"], r["epochs"]) == (kept, epoch, status, 40)
     assert len(r["history"]) == len(REFIT_CURVE if isinstance(refit, list) else refit[1])
@@ -650,7 +650,7 @@ def test_refit_follows_finish(monkeypatch, finish, refit, kept, epoch, status):
 
 def test_refit_skipped_when_the_search_kept_the_start_topology(monkeypatch):
     script = Script([0.5] + [0.6] * 6)  # identity candidates only
-    res = _run(monkeypatch, script, refit=True)
+    res = _run(monkeypatch, script, refit=True, max_cost=None)
     assert res.refit["status"] == "skipped: topology unchanged"
     assert res.refit["epochs"] == 0 and not res.refit["kept"]
     assert _run(monkeypatch, Script([0.5] + [0.6] * 6)).refit is None
@@ -681,6 +681,7 @@ def test_refit_on_digits_leaves_the_search_alone_and_is_deterministic(monkeypatc
     assert ref.epochs_trained_ == pytest.approx(plain.epochs_trained_ + 20)
     same_as_search = np.array_equal(ref.predict_proba(X), plain.predict_proba(X))
     assert same_as_search is not r["kept"]
+    assert ref.n_iter_ == (r["epoch"] if r["kept"] else plain.n_iter_)
     np.testing.assert_array_equal(ref.predict_proba(X), other.predict_proba(X))
     assert ref.refit_ == other.refit_
     # Without surgery there is nothing to refit.
