@@ -265,7 +265,13 @@ def test_plot_surgery_history_options(fitted):
 def test_plot_surgery_history_draws_the_refit_curve(digits):
     X, y = digits
     clf = SurgeonClassifier(
-        (4,), max_iter=20, max_params=None, learning_rate_init=0.01, refit=True, random_state=1
+        (4,),
+        max_iter=20,
+        max_params=None,
+        max_cost=None,  # two intervals leave the default budget no room for a refit
+        learning_rate_init=0.01,
+        refit=True,
+        random_state=1,
     ).fit(X, y)
     assert clf.refit_["history"]
     acc_ax = plotting.plot_surgery_history(clf, topology=False)[0]
