@@ -948,7 +948,8 @@ def run_surgeon(
                 )
                 if budget is not None:
                     # The try's most training, and then the lineage's remaining epochs
-                    # alone as if it backtracked: the budget holds whatever happens.
+                    # alone as if it backtracked (or the refit, which takes their place):
+                    # the budget holds whatever happens.
                     k = min(config.n_branches, len(chosen))
                     tail = refit_epochs if refit_in_budget else config.max_iter - clock
                     worst = (
@@ -1147,8 +1148,8 @@ def run_surgeon(
                 seed,
                 threads.saved,
                 say,
+                refit_epochs,
                 keep=config.finish,
-                n_epochs=refit_epochs,
             )
             samples += n_samples
             if refit["kept"]:
@@ -1198,10 +1199,7 @@ def _finish_alone(
         n_threads,
         keep_best=keep == "best",
     )
-    if keep == "best":
-        chosen = t["best"]
-    else:
-        chosen = None if t["diverged"] else (len(t["accs"]), t["net"], t["state"])
+    chosen = _kept_epoch(t, keep)
     ran = f"trained alone {len(t['accs'])} of {n_epochs} epochs"
     if t["diverged"]:
         ran += " (diverged)"
@@ -1224,6 +1222,18 @@ def _finish_alone(
     return [Branch(net, state, acc, history, branch.n_params)], t["n_samples"]
 
 
+def _kept_epoch(trained, keep):
+    """(epoch, network, optimiser state) that a :func:`_train_branch` leg hands back under
+    ``finish`` = ``keep``: its best epoch on validation (taken with ``keep_best``) or its
+    last; None when no epoch can be kept (a divergence, before any epoch for ``'best'``).
+    """
+    if keep == "best":
+        return trained["best"]
+    if trained["diverged"]:
+        return None
+    return len(trained["accs"]), trained["net"], trained["state"]
+
+
 def _architecture(net):
     """What a fresh start of ``net`` would share with it: layer shapes, biases, activations."""
     return [
@@ -1234,13 +1244,12 @@ def _architecture(net):
     ]
 
 
-def _refit(best, start, data, train_config, seed, n_threads, say, keep="best", n_epochs=None):
-    """Train ``best``'s topology from fresh weights for ``n_epochs`` epochs (default: as
-    long as its lineage trained).
+def _refit(best, start, data, train_config, seed, n_threads, say, n_epochs, keep="best"):
+    """Train ``best``'s topology from fresh weights for ``n_epochs`` epochs.
 
     A network grown from a too-small start keeps what the small one learnt; on the Table 3
     protocol, with plain SGD, the same topology trained from scratch was usually more
-    accurate (``benchmarks/results/table3_*_refit_small_medium_seeds5.md``). Which one is
+    accurate (``benchmarks/results/table3_*_refit_budget_small_medium_seeds5.md``). Which one is
     returned is decided on the validation split, never on test data. ``keep`` is the
     fit's ``finish``: ``'best'`` compares (and returns) the refit's best epoch on
     validation, as a search that finished alone returns its leg's best epoch, so that
@@ -1257,8 +1266,6 @@ def _refit(best, start, data, train_config, seed, n_threads, say, keep="best", n
     n_samples : int
         Samples trained on.
     """
-    if n_epochs is None:
-        n_epochs = int(best.history[-1]["epoch"]) if best.history else 0
     entry = {
         "kept": False,
         "status": "",
@@ -1287,10 +1294,7 @@ def _refit(best, start, data, train_config, seed, n_threads, say, keep="best", n
         keep_best=keep == "best",
     )
     entry["history"] = _history_entries(0, t["losses"], t["accs"], fresh)
-    if keep == "best":
-        chosen = t["best"]
-    else:
-        chosen = None if t["diverged"] else (len(t["accs"]), t["net"], t["state"])
+    chosen = _kept_epoch(t, keep)
     if chosen is None:
         entry["status"] = "diverged"
         out = None
