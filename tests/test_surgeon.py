@@ -36,33 +36,48 @@ def _scripted_best(net, accs):
 
 
 class Script:
-    """Replaces the worker tasks with scripted accuracies."""
+    """Replaces the worker tasks with scripted accuracies.
+
+    A ``branch_accs`` entry is the accuracy of every epoch, a list (one per epoch), None (the
+    training diverges at once) or ``("diverged", accs)`` (it diverges after those epochs).
+    """
+
+    diverged_tag = "branch"
 
     def __init__(self, branch_accs, candidate_acc=0.5):
         self.branch_accs = list(branch_accs)
         self.candidate_acc = candidate_acc
         self.branch_calls = 0
 
+    def n_samples(self, n_epochs):
+        """Samples reported for ``n_epochs`` epochs of training."""
+        return 0
+
     def train_branch(
         self, net, state, data, train_config, n_epochs, seed, n_threads=1, keep_best=False
     ):
-        # An entry is the accuracy of every epoch, or a list: one per epoch.
-        acc = self.branch_accs.pop(0)
-        accs = list(acc) if isinstance(acc, list) else [acc] * n_epochs
-        assert len(accs) == n_epochs
+        entry = self.branch_accs.pop(0)
+        diverged = entry is None or isinstance(entry, tuple)
+        if diverged:
+            accs = [] if entry is None else list(entry[1])
+        else:
+            accs = list(entry) if isinstance(entry, list) else [entry] * n_epochs
+            assert len(accs) == n_epochs
         net = surgery.identity(net)
-        net.tag = f"branch{self.branch_calls}"
+        net.tag = f"{self.diverged_tag if diverged else 'branch'}{self.branch_calls}"
         self.branch_calls += 1
-        return {
-            "diverged": False,
-            "net": net,
-            "state": None,
-            "losses": [1.0] * n_epochs,
+        out = {
+            "diverged": diverged,
+            "losses": [1.0] * len(accs),
             "accs": accs,
             "best": _scripted_best(net, accs) if keep_best else None,
-            "n_samples": 0,
+            # the diverging epoch counts too
+            "n_samples": self.n_samples(len(accs) + diverged),
             "seconds": 0.0,  # no measured speed: every phase runs in the calling process
         }
+        if not diverged:
+            out.update(net=net, state=None)
+        return out
 
     def retrain(
         self, parent, parent_state, candidate, data, train_config, n_batches, seed, cfg, acc=None
@@ -559,33 +574,7 @@ def test_race_finisher_is_the_leader_by_score(accs, winner, monkeypatch):
 
 
 class GrowScript(Script):
-    """A Script whose candidates are one unit wider: the topology changes, so refit runs.
-
-    An entry of None in ``branch_accs`` makes that training diverge at once,
-    ``("diverged", accs)`` after the epochs of ``accs``.
-    """
-
-    def train_branch(
-        self, net, state, data, train_config, n_epochs, seed, n_threads=1, keep_best=False
-    ):
-        entry = self.branch_accs[0]
-        if entry is None or isinstance(entry, tuple):
-            self.branch_accs.pop(0)
-            accs = [] if entry is None else list(entry[1])
-            net = surgery.identity(net)
-            net.tag = f"branch{self.branch_calls}"
-            self.branch_calls += 1
-            return {
-                "diverged": True,
-                "n_samples": 0,
-                "losses": [1.0] * len(accs),
-                "accs": accs,
-                "best": _scripted_best(net, accs) if keep_best else None,
-                "seconds": 0.0,
-            }
-        return super().train_branch(
-            net, state, data, train_config, n_epochs, seed, n_threads, keep_best
-        )
+    """A Script whose candidates are one unit wider: the topology changes, so refit runs."""
 
     def retrain(self, parent, *args, **kwargs):
         out = super().retrain(parent, *args, **kwargs)
@@ -690,37 +679,25 @@ def test_refit_on_digits_leaves_the_search_alone_and_is_deterministic(monkeypatc
 
 
 class CostScript(Script):
-    """A Script that reports the samples its trainings would cost (90 training samples)."""
+    """A Script that reports the samples its trainings would cost (90 training samples).
+
+    With no entry left a training scores 0.0.
+    """
+
+    diverged_tag = "diverged"
 
     def __init__(self, branch_accs, candidate_acc=0.5):
         super().__init__(branch_accs, candidate_acc)
         self.epochs = []
 
-    def train_branch(
-        self, net, state, data, train_config, n_epochs, seed, n_threads=1, keep_best=False
-    ):
-        entry = self.branch_accs[0] if self.branch_accs else 0.0
-        if entry is None or isinstance(entry, tuple):
-            # Diverges at once (None) or after the epochs of ("diverged", accs).
-            self.branch_accs.pop(0)
-            self.epochs.append(n_epochs)
-            accs = [] if entry is None else list(entry[1])
-            net = surgery.identity(net)
-            net.tag = f"diverged{self.branch_calls}"
-            self.branch_calls += 1
-            return {
-                "diverged": True,
-                "n_samples": 90 * (len(accs) + 1),
-                "losses": [1.0] * len(accs),
-                "accs": accs,
-                "best": _scripted_best(net, accs) if keep_best else None,
-                "seconds": 0.0,
-            }
-        out = super().train_branch(
-            net, state, data, train_config, n_epochs, seed, n_threads, keep_best
-        )
+    def n_samples(self, n_epochs):
+        return 90 * n_epochs
+
+    def train_branch(self, net, state, data, train_config, n_epochs, *args, **kwargs):
+        if not self.branch_accs:
+            self.branch_accs.append(0.0)
         self.epochs.append(n_epochs)
-        return {**out, "n_samples": 90 * n_epochs}
+        return super().train_branch(net, state, data, train_config, n_epochs, *args, **kwargs)
 
     def retrain(self, parent, parent_state, candidate, data, train_config, n_batches, *a, **k):
         out = super().retrain(
@@ -746,15 +723,8 @@ def test_max_cost_bounds_the_search_and_finishes_the_lineage_alone(monkeypatch, 
     assert res.val_accuracy == res.history[-1]["val_accuracy"] == 0.5 + 0.01 * (2 * n + 1)
 
 
-class GrowCostScript(CostScript):
+class GrowCostScript(GrowScript, CostScript):
     """A CostScript whose candidates are one unit wider, so that a refit runs."""
-
-    def retrain(self, parent, *args, **kwargs):
-        out = super().retrain(parent, *args, **kwargs)
-        out["net"] = surgery.add_neurons(
-            parent, 0, 1, init="random", generator=torch.Generator().manual_seed(0)
-        )
-        return out
 
 
 @pytest.mark.parametrize("max_cost", [1.0, 1.6, 2.0, 2.6])
