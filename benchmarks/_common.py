@@ -94,7 +94,9 @@ def code_version():
         commit = git("rev-parse", "--short=12", "HEAD")
         dirty = git("status", "--porcelain", "--untracked-files=no", "--", "sksurgeon")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
+        # A copy without .git (e.g. the tree sent to a GPU machine) names its commit here.
+        given = os.environ.get("SKSURGEON_BENCH_COMMIT")
+        return f"{given} (copy of the tree, as given)" if given else "unknown (not a git checkout)"
     return commit + (" with uncommitted changes to sksurgeon/" if dirty else "")
 
 
@@ -103,9 +105,9 @@ def code_version():
 CODE_AT_START = code_version()
 
 
-def header(title, code=None):
-    """A result file's first lines; ``code`` replaces the commit line (e.g. for a file that
-    only combines earlier runs, whose code each of them records)."""
+def header(title, code=None, machine_line=None):
+    """A result file's first lines; ``code`` and ``machine_line`` replace the commit and the
+    machine lines (e.g. for a file that only combines earlier runs, which record their own)."""
     m = machine()
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     cmd = "python " + " ".join(shlex.quote(a) for a in sys.argv)
@@ -115,7 +117,7 @@ def header(title, code=None):
         f"- command: `{cmd}`",
         f"- date: {now}",
         f"- code: {code or CODE_AT_START}",
-        "- machine: " + ", ".join(f"{k} {v}" for k, v in m.items()),
+        "- machine: " + (machine_line or ", ".join(f"{k} {v}" for k, v in m.items())),
         "",
     ]
     return "\n".join(lines)

@@ -76,9 +76,9 @@ def make_net(seed, n_features, n_classes):
 # Each factory returns (warm_up, run_one_epoch) closures over its own model.
 
 
-def ours(X, y, batch_size, solver):
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-    net = make_net(0, X.shape[1], 10)
+def ours(X, y, batch_size, solver, device):
+    Xt, yt = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
+    net = make_net(0, X.shape[1], 10).to(device)
     lr = LR if solver == "sgd" else 1e-3
     config = TrainConfig(solver=solver, learning_rate=lr, batch_size=batch_size, alpha=0.0)
     gen = torch.Generator().manual_seed(0)
@@ -88,30 +88,38 @@ def ours(X, y, batch_size, solver):
         res = train(net, Xt, yt, config, generator=gen, state=box["state"], **budget)
         box["state"] = res.state
         assert not res.diverged
+        synchronize(device)
 
     return (lambda: run(n_batches=200)), (lambda: run(n_epochs=1))
 
 
-def textbook(X, y, batch_size):
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-    net = make_net(0, X.shape[1], 10)
+def textbook(X, y, batch_size, device):
+    Xt, yt = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
+    net = make_net(0, X.shape[1], 10).to(device)
     opt = torch.optim.SGD(net.parameters(), lr=LR)
     gen = torch.Generator().manual_seed(0)
     n = Xt.shape[0]
 
     def run(limit):
-        perm = torch.randperm(n, generator=gen)
+        perm = torch.randperm(n, generator=gen).to(device)
         for start in range(0, min(n, limit * batch_size), batch_size):
             idx = perm[start : start + batch_size]
             opt.zero_grad()
             loss = F.cross_entropy(net(Xt[idx]), yt[idx])
             loss.backward()
             opt.step()
+        synchronize(device)
 
     return (lambda: run(200)), (lambda: run(n))
 
 
-def skorch_net(X, y, batch_size):
+def synchronize(device):
+    """Wait for queued GPU work, so that a timed epoch includes all of it."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def skorch_net(X, y, batch_size, device):
     from skorch import NeuralNetClassifier
 
     clf = NeuralNetClassifier(
@@ -124,7 +132,7 @@ def skorch_net(X, y, batch_size):
         train_split=None,
         iterator_train__shuffle=True,
         verbose=0,
-        device="cpu",
+        device=device,
     )
     warm = min(len(y), 200 * batch_size)
     return (lambda: clf.partial_fit(X[:warm], y[:warm])), (lambda: clf.partial_fit(X, y))
@@ -149,6 +157,13 @@ def mlp(X, y, batch_size):
         (lambda: clf.partial_fit(X[:warm], y[:warm], classes=classes)),
         (lambda: clf.partial_fit(X, y)),
     )
+
+
+def device_name(device):
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(dev)}; MLPClassifier on the CPU)"
+    return device
 
 
 def time_methods(methods, repeats):
@@ -176,6 +191,11 @@ def main(argv=None):
         "--threads", type=int, default=None, help="torch and BLAS threads (default: unchanged)"
     )
     parser.add_argument("--no-skorch", action="store_true", help="leave skorch out")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="device of the torch methods (MLPClassifier always runs on the CPU)",
+    )
     parser.add_argument("--output", type=Path, default=None, help="Markdown result file")
     args = parser.parse_args(argv)
 
@@ -196,13 +216,13 @@ def main(argv=None):
     rows = []
     for B in args.batch_sizes:
         methods = {
-            "sksurgeon SGD": ours(X, y, B, "sgd"),
-            "sksurgeon Adam": ours(X, y, B, "adam"),
+            "sksurgeon SGD": ours(X, y, B, "sgd", args.device),
+            "sksurgeon Adam": ours(X, y, B, "adam", args.device),
             "MLPClassifier": mlp(X, y, B),
-            "torch textbook": textbook(X, y, B),
+            "torch textbook": textbook(X, y, B, args.device),
         }
         if have_skorch:
-            methods["skorch"] = skorch_net(X, y, B)
+            methods["skorch"] = skorch_net(X, y, B, args.device)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             res = time_methods(methods, args.repeats)
@@ -225,7 +245,8 @@ def main(argv=None):
         f"- command: `{' '.join(shlex.quote(a) for a in [sys.executable, *sys.argv])}`",
         f"- date (UTC): {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M:%S}",
         f"- machine: {platform.machine()}, {os.cpu_count()} logical CPUs (os.cpu_count), "
-        f"torch threads {torch.get_num_threads()}, device cpu, {platform.platform()}",
+        f"torch threads {torch.get_num_threads()}, device {device_name(args.device)}, "
+        f"{platform.platform()}",
         f"- versions: python {platform.python_version()}, torch {torch.__version__}, "
         f"scikit-learn {sklearn.__version__}, numpy {np.__version__}"
         + (f", skorch {sys.modules['skorch'].__version__}" if have_skorch else ", skorch absent"),
@@ -251,7 +272,8 @@ def main(argv=None):
             goal_s = "-" if goal is None else f"<= {goal}"
             lines.append(f"| {B} | sksurgeon SGD / {ref} | {r:.3f} | {goal_s} | {holds} |")
     text = "\n".join(lines) + "\n"
-    out = args.output or RESULTS / ("epoch_quick.md" if args.quick else "epoch.md")
+    stem = "epoch" if args.device == "cpu" else f"epoch_{torch.device(args.device).type}"
+    out = args.output or RESULTS / (f"{stem}_quick.md" if args.quick else f"{stem}.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(text)
