@@ -118,6 +118,11 @@ def main():
         help="fit nothing: write one table from these per-run CSVs of earlier runs; "
         "PATH:small,medium takes only those start topologies from PATH",
     )
+    ap.add_argument(
+        "--note",
+        default="",
+        help="with --combine: a sentence for the table's note (e.g. how the runs were scheduled)",
+    )
     args = ap.parse_args()
     if args.combine:
         rows = []
@@ -127,7 +132,9 @@ def main():
         topologies = [t for t in args.topologies if any(r[0] == t for r in rows)]
         sources = ", ".join(f"`{path}`" for path in args.combine)
         seeds = sorted({r[1] for r in rows})
-        note = f"Combined from the per-run figures of {sources}; seeds {seeds}."
+        note = f"Combined from the per-run figures of {sources}; seeds {seeds}." + (
+            f" {args.note}" if args.note else ""
+        )
         write_results(args, rows, topologies, note)
         return
 

@@ -189,7 +189,12 @@ def test_save_load_keeps_refit_and_reads_files_without_it(tmp_path):
     back = sksurgeon.load(path)
     assert back.refit_ == clf.refit_
     assert isinstance(back.refit_["history"][0]["hidden_layer_sizes"], tuple)
-    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    if clf.device_.type == "cpu":
+        np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    else:
+        # load() places the network on the CPU, whose float32 products round differently
+        # from the GPU's (seen on an H200: 3e-7 apart).
+        np.testing.assert_allclose(back.predict_proba(X), clf.predict_proba(X), atol=1e-5)
     # A file written before refit_ existed loads as a fit without refit.
     payload = torch.load(path, weights_only=True)
     meta = json.loads(payload["meta"])
