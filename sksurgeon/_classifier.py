@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -233,7 +234,8 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         protocol the default stopped 9 searches of 30, those that backtracked or re-drew
         on noise, at the same mean accuracy, and left the others unchanged (user guide,
         "Choosing the budget"). On a small data set a fit of two or three intervals may
-        have room for no decision point: raise it there. None never limits the search
+        have room for no decision point (a ``UserWarning`` says so): raise it there. None
+        never limits the search
         (the paper, whose search cost about 2.9 times the baseline). With ``refit`` the
         budget holds the refit too: the search leaves room for it (see ``refit``).
     refit : bool, default=False
@@ -694,6 +696,17 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         self.stop_reason_ = result.stop_reason
         self.refit_ = result.refit
         self._set_weight_views()
+        if self.surgery and result.stop_reason == "max_cost" and not result.decisions:
+            reserved = (
+                " with the refit's max_iter epochs reserved (refit=True)" if self.refit else ""
+            )
+            warnings.warn(
+                f"max_cost={self.max_cost} left no room for a single decision point{reserved}: "
+                "the fit trained its start topology without surgery. Raise max_cost or "
+                "max_iter" + (", or set refit=False" if self.refit else "") + ".",
+                UserWarning,
+                stacklevel=3,  # the caller of fit, past scikit-learn's _fit_context wrapper
+            )
         return self
 
     def _split(self, X, y, sw, rng):

@@ -397,8 +397,8 @@ def plot_comparison(baseline, surgeon, ax=None):
     >>> from sksurgeon import SurgeonClassifier
     >>> from sksurgeon.plotting import plot_comparison
     >>> X, y = load_digits(return_X_y=True)
-    >>> base = SurgeonClassifier((10,), max_iter=10, surgery=False, random_state=0)
-    >>> surg = SurgeonClassifier((10,), max_iter=10, interval=5, random_state=0)
+    >>> base = SurgeonClassifier((10,), max_iter=20, surgery=False, random_state=0)
+    >>> surg = SurgeonClassifier((10,), max_iter=20, interval=5, random_state=0)
     >>> axes = plot_comparison(base.fit(X / 16, y), surg.fit(X / 16, y))
     >>> len(axes[0].get_lines())
     2

@@ -499,3 +499,20 @@ def test_plateau_patience_returns_the_best_network_it_saw(iris):
     assert clf.best_validation_score_ >= max(kept, default=0.0)
     with pytest.raises(ValueError, match="plateau_patience"):
         SurgeonClassifier(plateau_patience=0).fit(X, y)
+
+
+def test_warns_when_the_budget_leaves_no_decision_point(iris):
+    X, y = iris
+    with pytest.warns(UserWarning, match="left no room for a single decision point: the fit"):
+        clf = SurgeonClassifier((8,), max_cost=1.0, **FAST).fit(X, y)
+    assert clf.stop_reason_ == "max_cost" and clf.decisions_ == []
+    with pytest.warns(UserWarning, match=r"reserved \(refit=True\).*or set refit=False"):
+        SurgeonClassifier((8,), max_cost=1.5, refit=True, **FAST).fit(X, y)
+    import warnings
+
+    for params in ({"max_cost": None}, {"max_cost": 1.0, "surgery": False}):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            clf = SurgeonClassifier((8,), **params, **FAST).fit(X, y)
+        assert not [w for w in caught if "left no room" in str(w.message)], params
+    assert clf.decisions_ == []
