@@ -2,6 +2,7 @@
 
 import pickle
 import re
+import warnings
 
 import joblib
 import numpy as np
@@ -508,8 +509,6 @@ def test_warns_when_the_budget_leaves_no_decision_point(iris):
     assert clf.stop_reason_ == "max_cost" and clf.decisions_ == []
     with pytest.warns(UserWarning, match=r"reserved \(refit=True\).*or set refit=False"):
         SurgeonClassifier((8,), max_cost=1.5, refit=True, **FAST).fit(X, y)
-    import warnings
-
     for params in ({"max_cost": None}, {"max_cost": 1.0, "surgery": False}):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
