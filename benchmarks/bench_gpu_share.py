@@ -25,8 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from _common import fashion_mnist, header, write
+from _common import header, write
+from bench_epoch import load_data
 from bench_table3 import CONFIGS as TABLE3_CONFIGS
 from bench_table3 import TOPOLOGIES
 
@@ -43,12 +43,7 @@ def worker(args):
     from sksurgeon import SurgeonClassifier
 
     torch.set_num_threads(1)
-    loaded = fashion_mnist()
-    if loaded is None:
-        rng = np.random.default_rng(0)
-        X, y = rng.random((60000, 784), dtype=np.float32), rng.integers(0, 10, 60000)
-    else:
-        X, y = loaded[:2]
+    X, y, _ = load_data(60000, seed=0)
     params = dict(CONFIGS[args.config], device=args.device, surgery=False, n_jobs=1)
     SurgeonClassifier(TOPOLOGIES[args.topology], max_iter=1, random_state=1, **params).fit(
         X[:2000], y[:2000]
