@@ -110,9 +110,11 @@ _FITTED = (
     "surgery_log_",
     "decisions_",
     "refit_",
+    "max_cost_",
 )
-#: Fitted attributes newer than format version 1's first files, with what their absence means.
-_ADDED_LATER = {"refit_": None}
+#: Fitted attributes newer than format version 1's first files: what their absence means,
+#: from the estimator loaded (files from before ``max_cost='auto'`` ran under the parameter).
+_ADDED_LATER = {"refit_": lambda est: None, "max_cost_": lambda est: est.max_cost}
 #: Parameters newer than the first files, with the value that reproduces how those were fit.
 _PARAMS_ADDED_LATER = {"max_cost": None}
 
@@ -227,7 +229,7 @@ def load(path):
             if k in meta["fitted"]:
                 setattr(est, k, _decode(meta["fitted"][k]))
             elif k in _ADDED_LATER:
-                setattr(est, k, _ADDED_LATER[k])
+                setattr(est, k, _ADDED_LATER[k](est))
             else:
                 raise KeyError(k)
         for h in est.history_ + (est.refit_["history"] if est.refit_ else []):

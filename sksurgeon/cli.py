@@ -43,14 +43,14 @@ def _parse_max_params(text):
 
 
 def _parse_max_cost(text):
-    if text == "none":
-        return None
+    if text in ("none", "auto"):
+        return None if text == "none" else text
     try:
         value = float(text)
     except ValueError:
         value = 0.0
     if not value >= 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1 or 'none', got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, 'auto' or 'none', got {text!r}")
     return value
 
 
@@ -103,8 +103,8 @@ def build_parser():
         "--max-cost",
         type=_parse_max_cost,
         default=argparse.SUPPRESS,
-        help="most epochs the search may train in all, as a multiple of --max-iter, or 'none' "
-        "(default: SurgeonClassifier's, 2)",
+        help="most epochs the search may train in all, as a multiple of --max-iter, 'auto' "
+        "(1.75 for a start too large to grow, else 2; the default) or 'none'",
     )
     p.add_argument(
         "--refit",

@@ -122,7 +122,7 @@ def test_pipeline_and_grid_search_in_parallel(iris):
 def test_default_max_cost_bounds_the_fit(iris):
     X, y = iris
     clf = SurgeonClassifier((8,), **{**FAST, "max_iter": 40}).fit(X, y)
-    assert clf.max_cost == 2.0
+    assert clf.max_cost == "auto" and clf.max_cost_ == 2.0  # a start free to grow
     assert clf.epochs_trained_ <= 2.0 * 40
     assert clf.stop_reason_ == "max_cost" and clf.n_iter_ == 40 == len(clf.history_)
     assert [h["epoch"] for h in clf.history_] == list(range(1, 41))
@@ -188,7 +188,7 @@ def test_save_load_keeps_refit_and_reads_files_without_it(tmp_path):
     path = tmp_path / "model.sks"
     clf.save(path)
     back = sksurgeon.load(path)
-    assert back.refit_ == clf.refit_
+    assert back.refit_ == clf.refit_ and back.max_cost_ is None is clf.max_cost_
     assert isinstance(back.refit_["history"][0]["hidden_layer_sizes"], tuple)
     if clf.device_.type == "cpu":
         np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
@@ -200,13 +200,14 @@ def test_save_load_keeps_refit_and_reads_files_without_it(tmp_path):
     payload = torch.load(path, weights_only=True)
     meta = json.loads(payload["meta"])
     del meta["fitted"]["refit_"]
+    del meta["fitted"]["max_cost_"]
     # ... and one written before max_cost existed as a fit without a budget.
     pairs = meta["params"]["__pairs__"]
     pairs.remove(["max_cost", None])
     payload["meta"] = json.dumps(meta)
     torch.save(payload, path)
     old = sksurgeon.load(path)
-    assert old.refit_ is None and old.get_params()["max_cost"] is None
+    assert old.refit_ is None and old.get_params()["max_cost"] is None is old.max_cost_
 
 
 def test_save_load_string_labels_and_feature_names(tmp_path):
@@ -502,6 +503,24 @@ def test_plateau_patience_returns_the_best_network_it_saw(iris):
         SurgeonClassifier(plateau_patience=0).fit(X, y)
 
 
+@pytest.mark.parametrize(
+    "sizes, params, budget",
+    [
+        ((8,), {}, 2.0),  # 67 parameters for 120 training samples: free to grow
+        ((100,), {}, 1.75),  # 803 parameters: max_params='auto' keeps it from growing
+        ((100,), {"refit": True}, 2.0),  # the refit needs max_iter epochs of the budget
+        ((100,), {"max_params": None}, 2.0),
+        ((8,), {"max_params": "start"}, 1.75),
+        ((8,), {"max_cost": 1.5}, 1.5),
+    ],
+)
+def test_max_cost_auto_is_tighter_for_a_search_that_may_not_grow(iris, sizes, params, budget):
+    X, y = iris
+    clf = SurgeonClassifier(sizes, **{**FAST, "max_iter": 40, **params}).fit(X, y)
+    assert clf.max_cost_ == budget
+    assert clf.epochs_trained_ <= budget * 40 + 1e-9
+
+
 def test_warns_when_the_budget_leaves_no_decision_point(iris):
     X, y = iris
     with pytest.warns(UserWarning, match="left no room for a single decision point: the fit"):
@@ -509,6 +528,8 @@ def test_warns_when_the_budget_leaves_no_decision_point(iris):
     assert clf.stop_reason_ == "max_cost" and clf.decisions_ == []
     with pytest.warns(UserWarning, match=r"reserved \(refit=True\).*or set refit=False"):
         SurgeonClassifier((8,), max_cost=1.5, refit=True, **FAST).fit(X, y)
+    with pytest.warns(UserWarning, match=r"max_cost='auto' \(1.75 here\) left no room"):
+        SurgeonClassifier((8,), max_params="start", **FAST).fit(X, y)
     for params in ({"max_cost": None}, {"max_cost": 1.0, "surgery": False}):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -117,7 +117,9 @@ def test_max_cost_option(tmp_path, capsys):
     assert clf.stop_reason_ == "max_cost" and clf.hidden_layer_sizes_ == (4,)
     main([*FAST, "--max-cost", "none", "--no-baseline", "-q", "--save-model", str(model)])
     assert sksurgeon.load(model).get_params()["max_cost"] is None
+    main([*FAST, "--max-cost", "auto", "--no-baseline", "-q", "--save-model", str(model)])
+    assert sksurgeon.load(model).get_params()["max_cost"] == "auto"
     for bad in ("0.5", "lots"):
         with pytest.raises(SystemExit):
             main(["--max-cost", bad])
-        assert "expected a number >= 1 or 'none'" in capsys.readouterr().err
+        assert "expected a number >= 1, 'auto' or 'none'" in capsys.readouterr().err
