@@ -235,14 +235,14 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         with more parameters than training samples) and 2 for one that may, or with
         ``refit``; ``max_cost_`` says which. On the Table 3 protocol's large starts (five
         seeds, both data sets and configurations) 1.75 found networks as accurate as 2
-        did, and cut the defaults' wall time from 1.59 / 1.82 to 1.41 / 1.58 times the
-        baseline's on Fashion-MNIST / MNIST; on small PMLB data sets, where the search
-        grows a 10-unit start, it ended 0.1 points further from a grid search than 2
-        (user guide, "Choosing the budget"). On a small data set a fit of two or three
-        intervals may have room for no decision point (a ``UserWarning`` says so): raise
-        it there. None never limits the search (the paper, whose search cost about 2.9
-        times the baseline). With ``refit`` the budget holds the refit too: the search
-        leaves room for it (see ``refit``).
+        did, and cut the defaults' epochs from 1.86 to 1.62 / 1.59 times the baseline's on
+        Fashion-MNIST / MNIST, and their wall time from 1.59 / 1.82 to about 1.5; on
+        small PMLB data sets, where the search grows a 10-unit start, it ended 0.1 points
+        further from a grid search than 2 (user guide, "Choosing the budget"). On a small
+        data set a fit of two or three intervals may have room for no decision point (a
+        ``UserWarning`` says so): raise it there. None never limits the search (the
+        paper, whose search cost about 2.9 times the baseline). With ``refit`` the budget
+        holds the refit too: the search leaves room for it (see ``refit``).
     refit : bool, default=False
         After the search, train the topology it found from fresh random weights for
         ``max_iter`` epochs, and return whichever of the two networks is more accurate on
