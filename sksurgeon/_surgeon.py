@@ -1172,6 +1172,12 @@ def run_surgeon(
             if refit["kept"]:
                 net_out, val_out = fresh, refit["val_accuracy"]
 
+    if surgery_enabled:
+        bound = "no bound" if max_cost is None else f"bound {max_cost * config.max_iter:g}"
+        say(
+            f"stopped: {stop_reason}; {samples / n_train:.1f} epochs trained in all "
+            f"(max_cost={max_cost}: {bound}); val {val_out:.4f}"
+        )
     return SurgeonResult(
         net=net_out,
         history=best.history,

@@ -429,13 +429,16 @@ def test_bad_data_messages(iris):
         clf.predict(X[:, :3])
 
 
-def test_verbose_prints_a_line_per_decision(iris, capsys):
+def test_verbose_prints_a_line_per_decision_and_the_stop(iris, capsys):
     X, y = iris
     clf = SurgeonClassifier((8,), verbose=1, **{**FAST, "max_iter": 30}).fit(X, y)
     out = capsys.readouterr().out.strip().splitlines()
     decision_lines = [line for line in out if line.startswith("decision")]
     assert len(decision_lines) == len(clf.decisions_) >= 1
     assert "params" in decision_lines[0] and "val" in decision_lines[0]
+    # The last line says why the search stopped and what it cost against its bound.
+    assert out[-1].startswith(f"stopped: {clf.stop_reason_}; {clf.epochs_trained_:.1f} epochs")
+    assert f"max_cost={clf.max_cost_}: bound {clf.max_cost_ * 30:g}" in out[-1]
     SurgeonClassifier((8,), verbose=2, **FAST).fit(X, y)
     out2 = capsys.readouterr().out
     assert "epoch 1:" in out2
