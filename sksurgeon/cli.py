@@ -104,7 +104,7 @@ def build_parser():
         type=_parse_max_cost,
         default=argparse.SUPPRESS,
         help="most epochs the search may train in all, as a multiple of --max-iter, 'auto' "
-        "(1.75 for a start too large to grow, else 2; the default) or 'none'",
+        "(1.75 for a start too large to grow, without --refit; else 2; the default) or 'none'",
     )
     p.add_argument(
         "--refit",
