@@ -705,15 +705,17 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         self.max_cost_ = result.max_cost
         self._set_weight_views()
         if self.surgery and result.stop_reason == "max_cost" and not result.decisions:
-            reserved = (
-                " with the refit's max_iter epochs reserved (refit=True)" if self.refit else ""
+            budget = f"max_cost={self.max_cost!r}"
+            if self.max_cost == "auto":
+                budget += f" ({result.max_cost} here)"
+            reserved, or_refit = (
+                (" with the refit's max_iter epochs reserved (refit=True)", ", or set refit=False")
+                if self.refit
+                else ("", "")
             )
             warnings.warn(
-                f"max_cost={self.max_cost!r}"
-                + (f" ({result.max_cost} here)" if self.max_cost == "auto" else "")
-                + f" left no room for a single decision point{reserved}: "
-                "the fit trained its start topology without surgery. Raise max_cost or "
-                "max_iter" + (", or set refit=False" if self.refit else "") + ".",
+                f"{budget} left no room for a single decision point{reserved}: the fit trained "
+                f"its start topology without surgery. Raise max_cost or max_iter{or_refit}.",
                 UserWarning,
                 stacklevel=3,  # the caller of fit, past scikit-learn's _fit_context wrapper
             )

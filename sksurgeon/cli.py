@@ -43,8 +43,10 @@ def _parse_max_params(text):
 
 
 def _parse_max_cost(text):
-    if text in ("none", "auto"):
-        return None if text == "none" else text
+    if text == "none":
+        return None
+    if text == "auto":
+        return text
     try:
         value = float(text)
     except ValueError:
