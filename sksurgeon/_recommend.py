@@ -93,8 +93,10 @@ def count_removable(singular_values, eps_rel=0.005, eps_abs=0.3):
     """Number of neurons a layer can spare, Eq. 13 of the paper.
 
     Counts the singular values below ``eps_rel`` times the largest one or below ``eps_abs``.
-    For a layer with more neurons than inputs, the missing singular values are exact zeros and
-    are counted too: such a layer has at least ``width - n_inputs`` redundant neurons.
+    Only the singular values the thin SVD returns count, as in the paper (``i = 1 ... k``): a
+    layer with more neurons than inputs has a rank-deficient weight matrix by construction,
+    but after a ReLU its neurons are not redundant (100 units on iris's 4 features are not
+    4 units' worth), so its width beyond the input's does not make neurons removable.
 
     Parameters
     ----------
@@ -296,10 +298,7 @@ def recommend(
     add_scores, big_adds = [], []
     for layer, width in enumerate(widths):
         sv = surgery.singular_values(net, layer).detach().cpu().numpy()
-        # A layer wider than its input has width - rank exactly-zero singular values that
-        # the thin SVD does not return; they are removable too.
-        n_r = count_removable(sv, eps_rel, eps_abs) + (width - sv.size)
-        n_r = min(n_r, width)
+        n_r = count_removable(sv, eps_rel, eps_abs)
         scores = operation_scores(n_r, width, layer + 1, n_hidden)
         add = max(2, width // 10)
         add_scores.append(scores["add_neurons"])

@@ -91,17 +91,30 @@ def test_candidate_param_counts_equal_built_networks(sizes, n_in, dead, seed):
 
 
 def test_amounts_and_no_remove_candidate_without_removable_neurons():
-    # A 12 -> 30 layer has 18 exact zero singular values beyond the 12 returned.
     net = _net([30, 8], n_in=12)
     cands = recommend(net, eps_rel=0.0, eps_abs=0.0)
     adds = sorted(c.amount for c in cands if c.operation == "add_neurons" and c.layer == 0)
     assert adds == [3, 30]
     adds1 = sorted(c.amount for c in cands if c.operation == "add_neurons" and c.layer == 1)
     assert adds1 == [2, 20]
-    rem = [c for c in cands if c.operation == "remove_neurons"]
-    assert [(c.layer, c.amount) for c in rem] == [(0, 18)]
-    # Layer 1 (8 neurons fed by 30) has full rank and nothing to remove.
-    assert not any(c.layer == 1 and c.operation in ("remove_neurons", "truncate") for c in cands)
+    # Neither layer has a singular value below the thresholds: nothing to remove. In
+    # particular a layer wider than its input (30 neurons fed by 12) is not pruned to 12:
+    # the width - rank singular values the thin SVD does not return are not counted.
+    assert not any(c.operation in ("remove_neurons", "truncate") for c in cands)
+    scores = {c.operation: c.score for c in cands if c.layer == 0}
+    assert scores["add_neurons"] == 1.0
+    assert scores["remove_layer"] == 0.0
+
+
+def test_a_layer_wider_than_its_input_is_pruned_by_its_small_singular_values_only():
+    # 30 neurons fed by 12 inputs, three of whose 12 singular values are zero.
+    net = _net([30, 8], n_in=12)
+    with torch.no_grad():
+        U, S, Vh = torch.linalg.svd(net[0].weight, full_matrices=False)
+        S[-3:] = 0
+        net[0].weight.copy_(U @ torch.diag(S) @ Vh)
+    rem = [(c.layer, c.amount) for c in recommend(net) if c.operation == "remove_neurons"]
+    assert rem == [(0, 3)]
 
 
 def test_widen_candidate_grows_every_layer_and_is_optional():
