@@ -217,7 +217,10 @@ def report(rows, sets, seeds, args, tag):
         for r in errors:
             out.append(f"- {label} error on {r['dataset']} (seed {r['seed']}): {r['error']}")
         counted = Counter(
-            w for r in rows if r["model"] == label and r["warnings"] for w in r["warnings"].split("; ")
+            w
+            for r in rows
+            if r["model"] == label and r["warnings"]
+            for w in r["warnings"].split("; ")
         )
         for w, k in counted.most_common():
             out.append(f"- {label} warning, {k} fits: {w}")
@@ -243,9 +246,7 @@ def report(rows, sets, seeds, args, tag):
         out += [f"- {n}: {x:.4f} against {y:.4f} ({d:+.2f} points)" for n, x, y, d in items]
     stops = Counter(r["stop"] for r in rows if r["model"] == "surgeon" and r["stop"])
     grew = sum(
-        1
-        for r in rows
-        if r["model"] == "surgeon" and r["topology"] and r["topology"] != "100"
+        1 for r in rows if r["model"] == "surgeon" and r["topology"] and r["topology"] != "100"
     )
     n_surgeon = sum(1 for r in rows if r["model"] == "surgeon" and r["topology"])
     out += [
