@@ -539,3 +539,18 @@ def test_warns_when_the_budget_leaves_no_decision_point(iris):
             clf = SurgeonClassifier((8,), **params, **FAST).fit(X, y)
         assert not [w for w in caught if "left no room" in str(w.message)], params
     assert clf.decisions_ == []
+
+
+def test_default_start_wider_than_the_features_is_not_cut_to_their_number():
+    # Iris has 4 features; the default 100 units have more parameters than its training
+    # samples, so the search may only reshape or prune them. A 100 x 4 weight matrix has
+    # rank 4 by construction, which says nothing about ReLU units being redundant: counting
+    # the 96 singular values the thin SVD does not return cut this start to 2 or 3 units
+    # and cost 20 points of test accuracy.
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2, stratify=y, random_state=0)
+    surgeon = SurgeonClassifier(random_state=0).fit(X_tr, y_tr)
+    baseline = SurgeonClassifier(surgery=False, random_state=0).fit(X_tr, y_tr)
+    assert surgeon.hidden_layer_sizes_[0] > 10, surgeon.hidden_layer_sizes_
+    assert surgeon.score(X_te, y_te) >= baseline.score(X_te, y_te) - 0.05
