@@ -6,7 +6,8 @@ would: ``make_pipeline(SimpleImputer(), StandardScaler(), model)`` with each mod
 defaults, one stratified 80/20 split per seed (plain when a class has a single member),
 training sets capped at ``--max-train`` samples. Models:
 
-- ``surgeon``: ``SurgeonClassifier(random_state=seed)``, every other parameter default;
+- ``surgeon``: ``SurgeonClassifier(random_state=seed)``, every other parameter default
+  (``--set PARAM=VALUE`` changes one for it and its baseline);
 - ``baseline``: the same with ``surgery=False`` (its start topology, ``max_iter`` epochs);
 - ``mlp``: ``MLPClassifier(random_state=seed)``, scikit-learn's defaults.
 
@@ -31,7 +32,7 @@ import warnings
 from collections import Counter
 
 import numpy as np
-from _common import RESULTS, data_dir, header, write
+from _common import RESULTS, data_dir, header, parse_params, write
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
@@ -42,9 +43,9 @@ from sksurgeon import SurgeonClassifier
 from sksurgeon.datasets import load_pmlb
 
 MODELS = {
-    "surgeon": lambda s: SurgeonClassifier(random_state=s),
-    "baseline": lambda s: SurgeonClassifier(surgery=False, random_state=s),
-    "mlp": lambda s: MLPClassifier(random_state=s),
+    "surgeon": lambda s, extra: SurgeonClassifier(random_state=s, **extra),
+    "baseline": lambda s, extra: SurgeonClassifier(surgery=False, random_state=s, **extra),
+    "mlp": lambda s, extra: MLPClassifier(random_state=s),
 }
 
 
@@ -80,7 +81,7 @@ def split(X, y, seed, max_train, max_test):
     return X_tr, X_te, y_tr, y_te
 
 
-def fit_one(label, seed, X_tr, y_tr, X_te, y_te):
+def fit_one(label, seed, X_tr, y_tr, X_te, y_te, extra):
     row = {
         "model": label,
         "test_accuracy": float("nan"),
@@ -97,7 +98,7 @@ def fit_one(label, seed, X_tr, y_tr, X_te, y_te):
         warnings.simplefilter("always")
         c0, w0 = cpu_seconds(), time.perf_counter()
         try:
-            model = make_pipeline(SimpleImputer(), StandardScaler(), MODELS[label](seed))
+            model = make_pipeline(SimpleImputer(), StandardScaler(), MODELS[label](seed, extra))
             model.fit(X_tr, y_tr)
             row["cpu_s"] = cpu_seconds() - c0
             row["wall_s"] = time.perf_counter() - w0
@@ -127,8 +128,16 @@ def main():
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--max-train", type=int, default=2000)
     ap.add_argument("--max-test", type=int, default=5000)
+    ap.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="PARAM=VALUE",
+        help="SurgeonClassifier parameters for both the Surgeon and its baseline",
+    )
     ap.add_argument("--tag", default=None, help="suffix of the result files")
     args = ap.parse_args()
+    extra = parse_params(args.set)
     root = data_dir("pmlb")
     if root is None:
         raise SystemExit("PMLB data not found under $SKSURGEON_DATA or ../shared/data")
@@ -145,7 +154,7 @@ def main():
             X_tr, X_te, y_tr, y_te = split(X, y, seed, args.max_train, args.max_test)
             for label in MODELS:
                 row = {"dataset": name, "seed": seed, "n_train": len(y_tr)}
-                row.update(fit_one(label, seed, X_tr, y_tr, X_te, y_te))
+                row.update(fit_one(label, seed, X_tr, y_tr, X_te, y_te, extra))
                 rows.append(row)
                 print(
                     f"{name} seed {seed} {label}: acc {row['test_accuracy']:.4f} "
@@ -158,7 +167,7 @@ def main():
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    write(f"{tag}.md", report(rows, sets, seeds, args, tag))
+    write(f"{tag}.md", report(rows, sets, seeds, args, tag, extra))
 
 
 def per_dataset(rows, label, key):
@@ -188,7 +197,7 @@ def comparison(rows, a, b):
     return line, [(n, acc_a[n], acc_b[n], diff[n]) for n in worst]
 
 
-def report(rows, sets, seeds, args, tag):
+def report(rows, sets, seeds, args, tag, extra):
     out = [
         header("Every PMLB classification data set with each model's defaults"),
         f"{len(sets)} data sets (INDEX.tsv task 'classification'), seeds {seeds}; "
@@ -196,7 +205,8 @@ def report(rows, sets, seeds, args, tag):
         f"sets at {args.max_test}; `make_pipeline(SimpleImputer(), StandardScaler(), model)`; "
         "every fit in this process (n_jobs=1). Models: `surgeon` = "
         "`SurgeonClassifier(random_state=seed)`, `baseline` = the same with "
-        "`surgery=False`, `mlp` = `MLPClassifier(random_state=seed)`.",
+        "`surgery=False`, `mlp` = `MLPClassifier(random_state=seed)`"
+        + (f"; both SurgeonClassifiers also with {extra}." if extra else "."),
         "",
         "## Failures and warnings",
         "",
