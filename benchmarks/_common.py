@@ -40,6 +40,13 @@ def fashion_mnist(n_train=None, seed=0):
     return X, y, Xt, yt
 
 
+def cpu_seconds():
+    """User + system CPU seconds of this process and its waited-for children, so that
+    parallel workers count."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def parse_params(items):
     """``["max_iter=300", "size_weight=0.01"]`` -> dict, values as Python literals."""
     import ast

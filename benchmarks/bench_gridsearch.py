@@ -20,14 +20,13 @@ Usage::
 
 import argparse
 import csv
-import os
 import statistics
 import time
 import warnings
 from functools import partial
 
 import numpy as np
-from _common import RESULTS, data_dir, header, parse_params, write
+from _common import RESULTS, cpu_seconds, data_dir, header, parse_params, write
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.neural_network import MLPClassifier
@@ -51,11 +50,6 @@ DATASETS = [
 ]
 GRID = [(10,), (50,), (100,), (300,), (10, 10, 10), (100, 100), (300, 100, 100)]
 START = (10,)
-
-
-def cpu_seconds():
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
 
 
 def measure(make, X_tr, y_tr, X_te, y_te):

@@ -24,7 +24,6 @@ Usage::
 
 import argparse
 import csv
-import os
 import statistics
 import time
 import traceback
@@ -32,7 +31,7 @@ import warnings
 from collections import Counter
 
 import numpy as np
-from _common import RESULTS, data_dir, header, parse_params, write
+from _common import RESULTS, cpu_seconds, data_dir, header, parse_params, write
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
@@ -47,11 +46,6 @@ MODELS = {
     "baseline": lambda s, extra: SurgeonClassifier(surgery=False, random_state=s, **extra),
     "mlp": lambda s, extra: MLPClassifier(random_state=s),
 }
-
-
-def cpu_seconds():
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
 
 
 def classification_sets(root):
