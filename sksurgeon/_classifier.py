@@ -315,7 +315,8 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         Validation accuracy per epoch of the lineage.
     best_validation_score_ : float
     history_ : list of dict
-        Per epoch of the lineage: ``epoch``, ``train_loss``, ``val_accuracy``, ``n_params``,
+        Per epoch of the lineage: ``epoch``, ``train_loss``, ``val_accuracy``, ``val_loss``
+        (mean cross-entropy on the validation split, without the L2 term), ``n_params``,
         ``hidden_layer_sizes``.
     surgery_log_ : list of dict
         Per candidate evaluated: ``decision``, ``epoch``, ``try``, ``branch``,

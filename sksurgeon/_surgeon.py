@@ -10,9 +10,9 @@ were), never kept worse as the authors' code does.
 Consecutive backtracks mean that neither surgery nor more training helps any more, so after
 ``patience`` of them the search stops early (the oscillation of the paper's Fig. 5 is spent
 compute). Opt-in early stopping does the same after ``plateau_patience`` decision points in a
-row that set no new record validation accuracy, and returns the best network seen: the lineage
-has passed its best, and every further step would only be held level by the memory rule, at
-the price of its re-draws.
+row that set neither a new record validation accuracy nor a new lowest validation loss, and
+returns the most accurate network seen: the lineage has passed its best, and every further step
+would only be held level by the memory rule, at the price of its re-draws.
 
 Every task (candidate retraining, branch training) carries its own seed derived from
 ``random_state`` and its place in the search, and parallel tasks run with one intra-op thread,
@@ -41,7 +41,7 @@ import torch
 
 from . import surgery
 from ._recommend import candidate_score, recommend, select_candidates
-from ._training import TrainConfig, accuracy, predict_logits, train
+from ._training import TrainConfig, accuracy, predict_logits, train, validation_scores
 
 #: Retraining multiplier per operation type in the paper's appendix (widen, the project's
 #: own operation, as add_neurons).
@@ -74,6 +74,10 @@ RETRAIN_MULTIPLIERS = {
 #: start, 1.75 cost 0.1 points against a grid search (user guide, "Choosing the budget").
 AUTO_MAX_COST = 2.0
 AUTO_MAX_COST_NO_GROWTH = 1.75
+
+#: Least fall of the validation loss (mean cross-entropy) that counts as progress for
+#: ``plateau_patience``: scikit-learn's default ``tol`` for the training loss of its MLPs.
+PLATEAU_LOSS_TOL = 1e-4
 
 
 @dataclass(frozen=True)
@@ -529,8 +533,14 @@ def prune_checkpoint(config, n_batches, parent_accuracy):
     return config.retrain_batches
 
 
+def _val_loss(branch):
+    """Validation loss of ``branch`` at its latest epoch (inf when it has none recorded)."""
+    return branch.history[-1].get("val_loss", math.inf) if branch.history else math.inf
+
+
 def _train_branch(net, state, data, train_config, n_epochs, seed, n_threads=1, keep_best=False):
-    """Worker task: train a branch ``n_epochs`` epochs, recording loss and accuracy.
+    """Worker task: train a branch ``n_epochs`` epochs, recording the training loss and the
+    validation accuracy and loss of every epoch.
 
     With ``keep_best`` the result also holds ``best``: (epochs, network, optimiser state) at
     the epoch of highest validation accuracy (the latest of ties: it trained longer for the
@@ -541,7 +551,7 @@ def _train_branch(net, state, data, train_config, n_epochs, seed, n_threads=1, k
     with _task_threads(n_threads):
         X, y, w, Xv, yv, wv = data.tensors()
         gen = torch.Generator().manual_seed(seed)
-        losses, accs, n_samples, best = [], [], 0, None
+        losses, accs, val_losses, n_samples, best = [], [], [], 0, None
         for _ in range(n_epochs):
             res = train(
                 net, X, y, train_config, generator=gen, n_epochs=1, sample_weight=w, state=state
@@ -554,11 +564,14 @@ def _train_branch(net, state, data, train_config, n_epochs, seed, n_threads=1, k
                     "n_samples": n_samples,
                     "losses": losses,
                     "accs": accs,
+                    "val_losses": val_losses,
                     "best": best,
                     "seconds": time.perf_counter() - t0,
                 }
             losses.append(res.epoch_losses[-1])
-            accs.append(accuracy(net, Xv, yv, sample_weight=wv))
+            acc, val_loss = validation_scores(net, Xv, yv, sample_weight=wv)
+            accs.append(acc)
+            val_losses.append(val_loss)
             if keep_best and (best is None or accs[-1] >= accs[best[0] - 1]):
                 best = (len(accs), copy.deepcopy(net), copy.deepcopy(state))
         return {
@@ -567,24 +580,29 @@ def _train_branch(net, state, data, train_config, n_epochs, seed, n_threads=1, k
             "state": state,
             "losses": losses,
             "accs": accs,
+            "val_losses": val_losses,
             "best": best,
             "n_samples": n_samples,
             "seconds": time.perf_counter() - t0,
         }
 
 
-def _history_entries(start_epoch, losses, accs, net):
+def _history_entries(start_epoch, trained, net, n_epochs=None):
+    """History of the first ``n_epochs`` (all: None) epochs of a :func:`_train_branch` leg."""
     widths = surgery.hidden_widths(net)
     n_params = surgery.count_parameters(net)
+    columns = zip(trained["losses"], trained["accs"], trained["val_losses"], strict=True)
     return [
         {
             "epoch": start_epoch + k + 1,
             "train_loss": float(loss),
             "val_accuracy": float(acc),
+            "val_loss": float(val_loss),
             "n_params": n_params,
             "hidden_layer_sizes": tuple(widths),
         }
-        for k, (loss, acc) in enumerate(zip(losses, accs, strict=True))
+        for k, (loss, acc, val_loss) in enumerate(columns)
+        if n_epochs is None or k < n_epochs
     ]
 
 
@@ -766,6 +784,7 @@ def _train_winners(
         "n_samples": t["n_samples"] + rest["n_samples"],
         "losses": t["losses"] + rest["losses"],
         "accs": t["accs"] + rest["accs"],
+        "val_losses": t["val_losses"] + rest["val_losses"],
         "net": rest.get("net"),
         "state": rest.get("state"),
         "race_acc": t["race_acc"],
@@ -820,9 +839,10 @@ def run_surgeon(
     ``max_iter`` counts epochs of the winning lineage: a backtrack does not advance it. The
     search stops deciding at ``max_iter`` lineage epochs, after ``patience`` consecutive
     backtracks, after ``plateau_patience`` consecutive decision points without a new record
-    validation accuracy, at ``target_score``, after ``patience`` decision points more than
-    ``max_iter`` needs (twice as many when ``patience`` is None), or once another decision
-    point could take the fit past ``max_cost * max_iter`` epochs. After the backtracks, the
+    validation accuracy or a new lowest validation loss, at ``target_score``, after
+    ``patience`` decision points more than ``max_iter`` needs (twice as many when
+    ``patience`` is None), or once another decision point could take the fit past
+    ``max_cost * max_iter`` epochs. After the backtracks, the
     spent decision points or the budget (``_FINISHED_ALONE``), the best branch trains alone
     to ``max_iter`` epochs, and is kept as it was if that ends below the memory rule's
     threshold (:func:`_finish_alone`). With ``config.refit`` under a budget, the refit's
@@ -866,7 +886,7 @@ def run_surgeon(
                 "training diverged (non-finite loss) during the first epochs; "
                 "lower learning_rate_init or scale the inputs"
             )
-        history = _history_entries(initial_epoch, first["losses"], first["accs"], first["net"])
+        history = _history_entries(initial_epoch, first, first["net"])
         # Measured with the caller's threads, so it may underrate a one-thread task (up to
         # 1.5x for the Large net on 2 threads): it only decides where phases run.
         estimate = _WorkEstimate(
@@ -891,7 +911,8 @@ def run_surgeon(
         stop_reason = "max_iter"
         backtracks = 0
         record = branches[0]  # best network at any decision point so far
-        plateau = 0  # decision points in a row without a new record
+        lowest_val_loss = _val_loss(branches[0])
+        plateau = 0  # decision points in a row without progress
         decision = initial_decision
         batches_per_epoch = math.ceil(n_train / train_config.batch_size)
         cap = max(1, math.ceil(config.retrain_max_epochs * batches_per_epoch))
@@ -1064,8 +1085,7 @@ def run_surgeon(
                         parent = branches[c.branch]
                         hist = parent.history + _history_entries(
                             parent.history[-1]["epoch"] if parent.history else initial_epoch,
-                            t["losses"],
-                            t["accs"],
+                            t,
                             t["net"],
                         )
                         new_branches.append(
@@ -1116,10 +1136,17 @@ def run_surgeon(
                 f"{best.n_params} params, val {best.val_accuracy:.4f}",
                 1,
             )
+            # Progress is a record validation accuracy or a lower validation loss: on a small
+            # validation set the accuracy can sit at the majority class's share for many
+            # epochs while the loss shows that the network still learns.
+            progress = False
             if accepted and branches[0].val_accuracy > record.val_accuracy:
-                record, plateau = branches[0], 0
-            else:
-                plateau += 1
+                record, progress = branches[0], True
+            if accepted and _val_loss(branches[0]) < lowest_val_loss - PLATEAU_LOSS_TOL:
+                progress = True
+            if accepted:
+                lowest_val_loss = min(lowest_val_loss, _val_loss(branches[0]))
+            plateau = 0 if progress else plateau + 1
             if out_of_budget:
                 stop_reason = "max_cost"
                 break
@@ -1241,7 +1268,7 @@ def _finish_alone(
         )
         return [branch], t["n_samples"]
     last = branch.history[-1]["epoch"] if branch.history else 0
-    history = branch.history + _history_entries(last, t["losses"][:k], t["accs"][:k], net)
+    history = branch.history + _history_entries(last, t, net, n_epochs=k)
     say(f"{reason}: {list(surgery.hidden_widths(net))} {ran}, kept {at}", 1)
     return [Branch(net, state, acc, history, branch.n_params)], t["n_samples"]
 
@@ -1317,7 +1344,7 @@ def _refit(best, start, data, train_config, seed, n_threads, say, n_epochs, keep
         n_threads,
         keep_best=keep == "best",
     )
-    entry["history"] = _history_entries(0, t["losses"], t["accs"], fresh)
+    entry["history"] = _history_entries(0, t, fresh)
     chosen = _kept_epoch(t, keep)
     if chosen is None:
         entry["status"] = "diverged"

@@ -31,6 +31,7 @@ __all__ = [
     "loss_and_gradients",
     "predict_logits",
     "train",
+    "validation_scores",
 ]
 
 _SOLVERS = ("sgd", "adam")
@@ -768,6 +769,53 @@ def accuracy(net, X, y, *, sample_weight=None, batch_size=4096):
             return float(correct.double().mean())
         w = sample_weight.to(torch.float64)
         return float((correct.double() * w).sum() / w.sum())
+
+
+def validation_scores(net, X, y, *, sample_weight=None, batch_size=4096):
+    """(Weighted) accuracy and mean cross-entropy of ``net`` on ``X``, from one forward pass.
+
+    The cross-entropy is the data term of the training loss (no L2 penalty). It is a finer
+    measure of progress than the accuracy, which on a small validation set moves in steps of
+    one sample and can sit at the majority class's share while the network still learns.
+
+    Parameters
+    ----------
+    net : torch.nn.Sequential
+        The network.
+    X : Tensor of shape (n_samples, n_features)
+        Inputs on the network's device.
+    y : Tensor of shape (n_samples,)
+        Class indices.
+    sample_weight : Tensor of shape (n_samples,), default=None
+        Per-sample weights.
+    batch_size : int, default=4096
+        Rows per forward pass.
+
+    Returns
+    -------
+    accuracy : float
+    loss : float
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from sksurgeon._training import validation_scores
+    >>> net = nn.Sequential(nn.Linear(2, 2))
+    >>> with torch.no_grad():
+    ...     _ = net[0].weight.zero_(), net[0].bias.zero_()
+    >>> acc, loss = validation_scores(net, torch.ones(4, 2), torch.tensor([0, 0, 1, 1]))
+    >>> round(loss, 4)  # log(2): two equal logits
+    0.6931
+    """
+    with torch.inference_mode():
+        logits = predict_logits(net, X, batch_size=batch_size)
+        correct = (logits.argmax(1) == y).double()
+        losses = torch.nn.functional.cross_entropy(logits, y, reduction="none").double()
+        if sample_weight is None:
+            return float(correct.mean()), float(losses.mean())
+        w = sample_weight.to(torch.float64)
+        return float((correct * w).sum() / w.sum()), float((losses * w).sum() / w.sum())
 
 
 def loss_and_gradients(net, X, y, config, sample_weight=None):

@@ -40,12 +40,15 @@ class Script:
 
     A ``branch_accs`` entry is the accuracy of every epoch, a list (one per epoch), None (the
     training diverges at once) or ``("diverged", accs)`` (it diverges after those epochs).
+    ``branch_val_losses``, one entry per training like ``branch_accs``, is the validation
+    loss of its every epoch (1.0 for all when not given).
     """
 
     diverged_tag = "branch"
 
-    def __init__(self, branch_accs, candidate_acc=0.5):
+    def __init__(self, branch_accs, candidate_acc=0.5, branch_val_losses=None):
         self.branch_accs = list(branch_accs)
+        self.branch_val_losses = None if branch_val_losses is None else list(branch_val_losses)
         self.candidate_acc = candidate_acc
         self.branch_calls = 0
 
@@ -57,6 +60,7 @@ class Script:
         self, net, state, data, train_config, n_epochs, seed, n_threads=1, keep_best=False
     ):
         entry = self.branch_accs.pop(0)
+        val_loss = 1.0 if self.branch_val_losses is None else self.branch_val_losses.pop(0)
         diverged = entry is None or isinstance(entry, tuple)
         if diverged:
             accs = [] if entry is None else list(entry[1])
@@ -70,6 +74,7 @@ class Script:
             "diverged": diverged,
             "losses": [1.0] * len(accs),
             "accs": accs,
+            "val_losses": [val_loss] * len(accs),
             "best": _scripted_best(net, accs) if keep_best else None,
             # the diverging epoch counts too
             "n_samples": self.n_samples(len(accs) + diverged),
@@ -211,6 +216,27 @@ def test_plateau_patience_stops_when_no_step_sets_a_record(monkeypatch):
     assert res.stop_reason == "plateau" and len(res.history) == 70
     res = _run(monkeypatch, Script([0.5] + [0.55] * 40), max_iter=60, plateau_patience=None)
     assert res.stop_reason == "max_iter" and len(res.history) == 60
+
+
+def test_plateau_patience_counts_a_falling_validation_loss_as_progress(monkeypatch):
+    # The accuracy sits at the pretrained network's 0.5 (a majority class's share on a small
+    # validation set) while the loss falls: the network still learns, so no plateau, and the
+    # search trains to max_iter. Records of neither kind stop it as before.
+    accs = [0.5] * 41
+    falling = [1.0 - 0.01 * k for k in range(41)]
+    res = _run(
+        monkeypatch, Script(accs, branch_val_losses=falling), max_iter=100, plateau_patience=2
+    )
+    assert res.stop_reason == "max_iter" and len(res.history) == 100
+    assert [h["val_loss"] for h in res.history][:11] == [1.0] * 10 + [0.99]
+    res = _run(
+        monkeypatch, Script(accs, branch_val_losses=[1.0] * 41), max_iter=100, plateau_patience=2
+    )
+    assert res.stop_reason == "plateau" and len(res.history) == 30
+    # A fall within the tolerance is no progress.
+    tiny = [1.0 - 1e-6 * k for k in range(41)]
+    res = _run(monkeypatch, Script(accs, branch_val_losses=tiny), max_iter=100, plateau_patience=2)
+    assert res.stop_reason == "plateau"
 
 
 def test_early_stopping_returns_the_best_network_seen(monkeypatch):
@@ -554,6 +580,7 @@ def test_race_finisher_is_the_leader_by_score(accs, winner, monkeypatch):
             "state": None,
             "losses": [0.0] * n_epochs,
             "accs": [accs[k]] * n_epochs,
+            "val_losses": [1.0] * n_epochs,
             "n_samples": 1,
         }
 

@@ -14,6 +14,7 @@ from sksurgeon._training import (
     loss_and_gradients,
     predict_logits,
     train,
+    validation_scores,
 )
 
 ACTIVATIONS = {
@@ -329,6 +330,19 @@ def test_predict_logits_and_accuracy():
     assert accuracy(net, X, y, batch_size=7) == pytest.approx((pred == y).double().mean().item())
     expected = ((pred == y).double() * w).sum() / w.sum()
     assert accuracy(net, X, y, sample_weight=w) == pytest.approx(expected.item())
+
+
+def test_validation_scores_are_accuracy_and_cross_entropy():
+    X, y, w = make_data(n=50)
+    net = make_net()
+    acc, loss = validation_scores(net, X, y, batch_size=7)
+    assert acc == pytest.approx(accuracy(net, X, y))
+    with torch.no_grad():
+        assert loss == pytest.approx(F.cross_entropy(net(X), y).item(), rel=1e-6)
+        per_sample = F.cross_entropy(net(X), y, reduction="none").double()
+    acc, loss = validation_scores(net, X, y, sample_weight=w)
+    assert acc == pytest.approx(accuracy(net, X, y, sample_weight=w))
+    assert loss == pytest.approx(((per_sample * w).sum() / w.sum()).item(), rel=1e-6)
 
 
 @cuda
