@@ -197,7 +197,14 @@ def report(rows, sets, seeds, args, tag, extra):
         f"{len(sets)} data sets (INDEX.tsv task 'classification'), seeds {seeds}; "
         f"stratified 80/20 split, training sets capped at {args.max_train} samples and test "
         f"sets at {args.max_test}; `make_pipeline(SimpleImputer(), StandardScaler(), model)`; "
-        "every fit in this process (n_jobs=1). Models: `surgeon` = "
+        + (
+            "every fit in this process (n_jobs=1). "
+            if extra.get("n_jobs") in (None, 1)
+            else f"the SurgeonClassifiers with n_jobs={extra['n_jobs']}: their CPU seconds "
+            "miss their worker processes' (joblib keeps the workers, so this process never "
+            "waits for them), so the CPU ratios are not comparable. "
+        )
+        + "Models: `surgeon` = "
         "`SurgeonClassifier(random_state=seed)`, `baseline` = the same with "
         "`surgery=False`, `mlp` = `MLPClassifier(random_state=seed)`"
         + (f"; both SurgeonClassifiers also with {extra}." if extra else "."),
