@@ -765,10 +765,16 @@ def accuracy(net, X, y, *, sample_weight=None, batch_size=4096):
     """
     with torch.inference_mode():
         correct = predict_logits(net, X, batch_size=batch_size).argmax(1) == y
-        if sample_weight is None:
-            return float(correct.double().mean())
-        w = sample_weight.to(torch.float64)
-        return float((correct.double() * w).sum() / w.sum())
+        return _weighted_mean(correct, sample_weight)
+
+
+def _weighted_mean(values, sample_weight):
+    """Mean of ``values`` in float64, weighted by ``sample_weight`` (None: unweighted)."""
+    values = values.double()
+    if sample_weight is None:
+        return float(values.mean())
+    w = sample_weight.to(torch.float64)
+    return float((values * w).sum() / w.sum())
 
 
 def validation_scores(net, X, y, *, sample_weight=None, batch_size=4096):
@@ -810,12 +816,11 @@ def validation_scores(net, X, y, *, sample_weight=None, batch_size=4096):
     """
     with torch.inference_mode():
         logits = predict_logits(net, X, batch_size=batch_size)
-        correct = (logits.argmax(1) == y).double()
-        losses = torch.nn.functional.cross_entropy(logits, y, reduction="none").double()
-        if sample_weight is None:
-            return float(correct.mean()), float(losses.mean())
-        w = sample_weight.to(torch.float64)
-        return float((correct * w).sum() / w.sum()), float((losses * w).sum() / w.sum())
+        losses = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+        return (
+            _weighted_mean(logits.argmax(1) == y, sample_weight),
+            _weighted_mean(losses, sample_weight),
+        )
 
 
 def loss_and_gradients(net, X, y, config, sample_weight=None):
