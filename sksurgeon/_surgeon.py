@@ -1140,12 +1140,13 @@ def run_surgeon(
             # validation set the accuracy can sit at the majority class's share for many
             # epochs while the loss shows that the network still learns.
             progress = False
-            if accepted and branches[0].val_accuracy > record.val_accuracy:
-                record, progress = branches[0], True
-            if accepted and _val_loss(branches[0]) < lowest_val_loss - PLATEAU_LOSS_TOL:
-                progress = True
             if accepted:
-                lowest_val_loss = min(lowest_val_loss, _val_loss(branches[0]))
+                val_loss = _val_loss(branches[0])
+                if branches[0].val_accuracy > record.val_accuracy:
+                    record, progress = branches[0], True
+                if val_loss < lowest_val_loss - PLATEAU_LOSS_TOL:
+                    progress = True
+                lowest_val_loss = min(lowest_val_loss, val_loss)
             plateau = 0 if progress else plateau + 1
             if out_of_budget:
                 stop_reason = "max_cost"
