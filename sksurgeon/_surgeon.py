@@ -534,8 +534,8 @@ def prune_checkpoint(config, n_batches, parent_accuracy):
 
 
 def _val_loss(branch):
-    """Validation loss of ``branch`` at its latest epoch (inf when it has none recorded)."""
-    return branch.history[-1].get("val_loss", math.inf) if branch.history else math.inf
+    """Validation loss of ``branch`` at its latest epoch (inf before its first epoch)."""
+    return branch.history[-1]["val_loss"] if branch.history else math.inf
 
 
 def _train_branch(net, state, data, train_config, n_epochs, seed, n_threads=1, keep_best=False):
