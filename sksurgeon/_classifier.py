@@ -196,13 +196,16 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
     remove_method : {'data', 'svd'}, default='data'
         How neurons are removed: keep the most informative neurons and refit the next layer
         by least squares on a training sample (``'data'``), or the paper's SVD projection.
-    add_init : {'random', 'copy'}, default='random'
+    add_init : {'gradient', 'random', 'copy'}, default='gradient'
         How added neurons start: fresh random incoming weights and zero outgoing weights
         (``'random'``), or copies of existing neurons (``'copy'``, Net2WiderNet, the
-        paper's). Both keep the network's function. Fresh neurons start learning at once,
+        paper's). All keep the network's function. Fresh neurons start learning at once,
         copies only as they drift apart: from too-small starts on Fashion-MNIST the
         Surgeon widens more readily and ends higher with ``'random'``
-        (``benchmarks/results/add_init.md``).
+        (``benchmarks/results/add_init.md``). ``'gradient'`` points the first new neurons'
+        incoming weights along the directions where the loss gradient on a training sample
+        says they help most (see :func:`sksurgeon.surgery.add_neurons`), the rest as
+        ``'random'``.
     patience : int or None, default=2
         Stop searching after this many consecutive decision points that had to backtrack
         (the surgeries tried did not help); also the number of decision points the search
@@ -412,7 +415,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         "eps_rel": [Interval(Real, 0, 1, closed="both")],
         "eps_abs": [Interval(Real, 0, None, closed="left")],
         "remove_method": [StrOptions({"data", "svd"})],
-        "add_init": [StrOptions({"random", "copy"})],
+        "add_init": [StrOptions({"random", "copy", "gradient"})],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "plateau_patience": [Interval(Integral, 1, None, closed="left"), None],
         "target_score": [Interval(Real, 0, 1, closed="both"), None],
@@ -463,7 +466,7 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         eps_rel=0.005,
         eps_abs=0.3,
         remove_method="data",
-        add_init="random",
+        add_init="gradient",
         patience=2,
         plateau_patience=None,
         target_score=None,

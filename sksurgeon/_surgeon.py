@@ -104,7 +104,7 @@ class SurgeonConfig:
     growth_cost: float = 0.0
     remove_method: str = "data"
     add_noise: float = 0.0
-    add_init: str = "random"
+    add_init: str = "gradient"
     patience: int | None = 2
     plateau_patience: int | None = None
     target_score: float | None = None
@@ -385,18 +385,42 @@ def apply_candidate(
     X_sample=None,
     remove_method="data",
     noise=0.0,
-    add_init="random",
+    add_init="gradient",
+    y_sample=None,
+    w_sample=None,
 ):
-    """Build the network a candidate describes (a new module; ``net`` is untouched)."""
+    """Build the network a candidate describes (a new module; ``net`` is untouched).
+
+    ``X_sample``, ``y_sample`` and ``w_sample`` (training inputs, their class indices and
+    sample weights, None for unweighted) are what ``remove_method='data'`` and
+    ``add_init='gradient'`` read.
+    """
     op, layer, amount = candidate.operation, candidate.layer, candidate.amount
     if op == "identity":
         return surgery.identity(net)
     if op == "add_neurons":
         return surgery.add_neurons(
-            net, layer, amount, noise=noise, generator=generator, init=add_init
+            net,
+            layer,
+            amount,
+            noise=noise,
+            generator=generator,
+            init=add_init,
+            X=X_sample,
+            y=y_sample,
+            sample_weight=w_sample,
         )
     if op == "widen":
-        return surgery.widen(net, amount, noise=noise, generator=generator, init=add_init)
+        return surgery.widen(
+            net,
+            amount,
+            noise=noise,
+            generator=generator,
+            init=add_init,
+            X=X_sample,
+            y=y_sample,
+            sample_weight=w_sample,
+        )
     if op == "add_layer":
         return surgery.add_layer(net, layer)
     if op == "remove_neurons":
@@ -448,6 +472,8 @@ def _retrain_candidate(
                 remove_method=config.remove_method,
                 noise=config.add_noise,
                 add_init=config.add_init,
+                y_sample=y[: config.n_data_sample],
+                w_sample=None if w is None else w[: config.n_data_sample],
             )
             probe = Xv[: config.drift_sample]
             out["drift"] = _relative_drift(

@@ -477,7 +477,69 @@ def _split_fractions(group_size, split, like):
     return ramp / ramp.sum()
 
 
-def add_neurons(net, layer, n, *, noise=1e-3, generator=None, split="uneven", init="copy"):
+def _check_sample(X, w):
+    """A data sample as a finite 2-D tensor next to the first layer's weight ``w``."""
+    if not isinstance(X, torch.Tensor):
+        X = torch.as_tensor(np.asarray(X))
+    if X.ndim != 2 or X.shape[1] != w.shape[1] or X.shape[0] < 1:
+        raise ValueError(f"X must have shape (n_samples >= 1, {w.shape[1]}), got {tuple(X.shape)}")
+    X = X.to(device=w.device, dtype=w.dtype)
+    if not bool(torch.isfinite(X).all()):
+        raise ValueError("X contains NaN or inf")
+    return X
+
+
+def _gradient_directions(net, layer, X, y, sample_weight=None):
+    """Unit directions for new units of hidden layer ``layer``, most useful first.
+
+    A new unit with incoming weights ``w`` and zero outgoing weights gets the outgoing
+    gradient ``D^T act(H w) / m`` (``H`` the layer's inputs, ``D`` the gradient of the mean
+    cross-entropy at the next layer's pre-activation, ``m`` samples); to first order in the
+    activation that is ``M w`` with ``M = D^T H / m``, largest along the top right singular
+    vectors of ``M``. Returns those with a non-zero singular value, each with the sign under
+    which the sample's mean projection on it is not negative. ``sample_weight`` weights
+    the cross-entropy as in training.
+    """
+    w = net[0].weight
+    X = _check_sample(X, w)
+    y = torch.as_tensor(y if isinstance(y, torch.Tensor) else np.asarray(y))
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y must have shape ({X.shape[0]},), got {tuple(y.shape)}")
+    y = y.to(device=w.device, dtype=torch.long)
+    with torch.no_grad():
+        h = net[: 2 * layer](X)
+        z_next = net[2 * layer : 2 * layer + 3](h)
+    # The gradient at z_next alone: the network's parameters get no .grad.
+    with torch.enable_grad():
+        z_next.requires_grad_(True)
+        logits = net[2 * layer + 3 :](z_next)
+        if sample_weight is None:
+            loss = torch.nn.functional.cross_entropy(logits, y)
+        else:
+            w = torch.as_tensor(sample_weight).to(logits.device, logits.dtype)
+            losses = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+            loss = (losses * w).sum() / w.sum()
+        (d,) = torch.autograd.grad(loss, z_next)
+    m = (d.T @ h).to("cpu", torch.float64) / X.shape[0]
+    _, s, vh = torch.linalg.svd(m, full_matrices=False)
+    vh = vh[s > s[0] * 1e-6] if s[0] > 0 else vh[:0]
+    sign = torch.where((h.to("cpu", torch.float64) @ vh.T).mean(0) >= 0, 1.0, -1.0)
+    return vh * sign[:, None]
+
+
+def add_neurons(
+    net,
+    layer,
+    n,
+    *,
+    noise=1e-3,
+    generator=None,
+    split="uneven",
+    init="copy",
+    X=None,
+    y=None,
+    sample_weight=None,
+):
     """Widen hidden layer ``layer`` by ``n`` units, keeping the function.
 
     ``init="random"`` gives the new units fresh incoming weights and biases, drawn as
@@ -485,6 +547,21 @@ def add_neurons(net, layer, n, *, noise=1e-3, generator=None, split="uneven", in
     outgoing weights: they contribute nothing until training moves their outgoing weights,
     which it does from the first step, and they differ from every existing unit from the
     start. ``noise`` and ``split`` do not apply.
+
+    ``init="gradient"``: as ``"random"``, except that the first units point along the
+    directions in which the loss is most sensitive to them, from a data sample ``X`` with
+    labels ``y``: for a unit with incoming weights ``w`` and zero outgoing weights, the
+    gradient of the mean cross-entropy with respect to its outgoing weights is, to first
+    order in the activation, ``M w`` with ``M = D^T H / m`` (``H`` the layer's inputs, ``D``
+    the loss gradient at the next layer's pre-activation, ``m`` samples). The top right
+    singular vectors of ``M`` maximise it; the new units take them in order, one each, with
+    the sign that makes the sample's mean projection on it non-negative (more of the
+    sample passes a ReLU), the norm a fresh unit has on average (``sqrt(1/3)``) and zero
+    bias. ``M`` has rank at most the next layer's width
+    (one less than the number of classes after the last hidden layer, as the softmax
+    gradient sums to zero); units beyond its rank are drawn as with ``"random"``. In
+    the spirit of GradMax (Evci et al., 2022), which also picks new units by an SVD of
+    such a gradient matrix so that they keep the function and learn fast.
 
     ``init="copy"`` (Net2WiderNet, the paper's operation): ``n`` existing units are
     chosen at random from ``generator``, without replacement when ``n <= width``
@@ -506,9 +583,9 @@ def add_neurons(net, layer, n, *, noise=1e-3, generator=None, split="uneven", in
       changes the function slightly, by roughly ``noise`` relative to one unit's
       contribution.
 
-    Exactness: ``init="random"``: exact for every activation (the new units' outgoing
-    weights are zero). ``init="copy"``: exact (rounding only) for every activation when
-    ``noise=0``, with either split. Cost: ``O(n * (in + out))`` beyond copying the
+    Exactness: ``init="random"`` and ``"gradient"``: exact for every activation (the new
+    units' outgoing weights are zero). ``init="copy"``: exact (rounding only) for every
+    activation when ``noise=0``, with either split. Cost: ``O(n * (in + out))`` beyond copying the
     network.
 
     Parameters
@@ -525,9 +602,15 @@ def add_neurons(net, layer, n, *, noise=1e-3, generator=None, split="uneven", in
     split : {"uneven", "even"}, default="uneven"
         How the outgoing weights are divided. ``"even"`` with ``noise=0`` reproduces
         plain Net2Net, whose copies never diverge.
-    init : {"copy", "random"}, default="copy"
-        Copies of existing units (Net2WiderNet) or fresh units with zero outgoing
-        weights.
+    init : {"copy", "random", "gradient"}, default="copy"
+        Copies of existing units (Net2WiderNet), or fresh units with zero outgoing
+        weights, drawn at random or first along the loss gradient.
+    X : array-like of shape (n_samples, n_features), default=None
+        Network inputs of a data sample; needed by ``init="gradient"`` only.
+    y : array-like of shape (n_samples,), default=None
+        Their class indices; needed by ``init="gradient"`` only.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the sample's cross-entropy (``init="gradient"``); None weighs all alike.
 
     Returns
     -------
@@ -552,16 +635,27 @@ def add_neurons(net, layer, n, *, noise=1e-3, generator=None, split="uneven", in
         raise ValueError(f"noise must be a finite float >= 0, got {noise}")
     if split not in ("uneven", "even"):
         raise ValueError(f"split must be 'uneven' or 'even', got {split!r}")
-    if init not in ("copy", "random"):
-        raise ValueError(f"init must be 'copy' or 'random', got {init!r}")
+    if init not in ("copy", "random", "gradient"):
+        raise ValueError(f"init must be 'copy', 'random' or 'gradient', got {init!r}")
+    if init == "gradient" and (X is None or y is None):
+        raise ValueError("init='gradient' needs a data sample X and its labels y")
 
+    directions = (
+        _gradient_directions(net, layer, X, y, sample_weight) if init == "gradient" else None
+    )
     layers = _unpack(net)
     cur, nxt = layers[layer], layers[layer + 1]
     width = cur.weight.shape[0]
-    if init == "random":
+    if init in ("random", "gradient"):
         fan_in = cur.weight.shape[1]
         bound = 1.0 / math.sqrt(fan_in)
         fresh = _draw("rand", (n, fan_in + 1), generator, cur.weight) * (2 * bound) - bound
+        if directions is not None and len(directions):
+            # One unit per direction (the rest random): a unit and its negation would make
+            # the layer's weights rank-deficient, which Eq. 13 reads as removable units.
+            signed = directions[:n] * math.sqrt(1.0 / 3.0)
+            fresh[: len(signed), :fan_in] = signed.to(fresh.device, fresh.dtype)
+            fresh[: len(signed), fan_in] = 0.0
         cur.weight = torch.cat([cur.weight, fresh[:, :fan_in]])
         if cur.bias is not None:
             cur.bias = torch.cat([cur.bias, fresh[:, fan_in]])
@@ -608,7 +702,18 @@ def add_neurons(net, layer, n, *, noise=1e-3, generator=None, split="uneven", in
     return _pack(layers, net.training)
 
 
-def widen(net, amounts, *, noise=1e-3, generator=None, split="uneven", init="copy"):
+def widen(
+    net,
+    amounts,
+    *,
+    noise=1e-3,
+    generator=None,
+    split="uneven",
+    init="copy",
+    X=None,
+    y=None,
+    sample_weight=None,
+):
     """Widen every hidden layer at once: layer ``l`` gains ``amounts[l]`` units.
 
     The composition of :func:`add_neurons` over the hidden layers, first to last, with
@@ -624,8 +729,9 @@ def widen(net, amounts, *, noise=1e-3, generator=None, split="uneven", init="cop
     net : nn.Sequential
     amounts : sequence of int
         Units to add per hidden layer, each >= 0, one per hidden layer, not all 0.
-    noise, generator, split, init
-        As in :func:`add_neurons`.
+    noise, generator, split, init, X, y, sample_weight
+        As in :func:`add_neurons` (with ``init="gradient"`` each layer's directions come
+        from the network as widened so far).
 
     Returns
     -------
@@ -655,7 +761,16 @@ def widen(net, amounts, *, noise=1e-3, generator=None, split="uneven", init="cop
     for layer, n in enumerate(amounts):
         if n:
             out = add_neurons(
-                out, layer, n, noise=noise, generator=generator, split=split, init=init
+                out,
+                layer,
+                n,
+                noise=noise,
+                generator=generator,
+                split=split,
+                init=init,
+                X=X,
+                y=y,
+                sample_weight=sample_weight,
             )
     return out
 
@@ -727,14 +842,7 @@ def _remove_svd(cur, nxt, keep):
 
 
 def _hidden_activations(net, layer, X):
-    w = net[0].weight
-    if not isinstance(X, torch.Tensor):
-        X = torch.as_tensor(np.asarray(X))
-    if X.ndim != 2 or X.shape[1] != w.shape[1] or X.shape[0] < 1:
-        raise ValueError(f"X must have shape (n_samples >= 1, {w.shape[1]}), got {tuple(X.shape)}")
-    X = X.to(device=w.device, dtype=w.dtype)
-    if not bool(torch.isfinite(X).all()):
-        raise ValueError("X contains NaN or inf")
+    X = _check_sample(X, net[0].weight)
     with torch.no_grad():
         return net[: 2 * layer + 2](X)
 

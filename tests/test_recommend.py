@@ -84,8 +84,11 @@ def test_candidate_param_counts_equal_built_networks(sizes, n_in, dead, seed):
     net = _net(sizes, n_in=n_in, seed=seed)
     net = _degenerate(net, 0, min(dead, sizes[0] - 1))
     X = torch.randn(64, n_in, dtype=torch.float64)
+    y = torch.randint(0, net[-1].out_features, (64,), generator=torch.Generator().manual_seed(1))
     for c in recommend(net):
-        built = apply_candidate(net, c, X_sample=X, generator=torch.Generator().manual_seed(0))
+        built = apply_candidate(
+            net, c, X_sample=X, y_sample=y, generator=torch.Generator().manual_seed(0)
+        )
         assert surgery.count_parameters(built) == c.n_params, c
         assert c.parent_n_params == surgery.count_parameters(net)
 

@@ -924,3 +924,26 @@ def test_max_cost_stop_is_the_same_for_any_n_jobs(monkeypatch):
     assert one.epochs_trained_ <= 60
     assert one.history_ == two.history_ and one.decisions_ == two.decisions_
     np.testing.assert_array_equal(one.predict_proba(X), two.predict_proba(X))
+
+
+def test_gradient_add_init_grows_the_same_way_for_any_n_jobs(monkeypatch):
+    # The init reads the workers' training data (a sample and its labels): it must see the
+    # same rows in a worker process as in this one.
+    monkeypatch.setattr(surgeon_mod, "MIN_PARALLEL_SECONDS", 0.0)
+    X, y = _digits(500)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=30, random_state=2, learning_rate_init=0.01)
+    one = SurgeonClassifier(n_jobs=1, add_init="gradient", **GROW, **kw).fit(X, y)
+    two = SurgeonClassifier(n_jobs=2, add_init="gradient", **GROW, **kw).fit(X, y)
+    grown = [
+        e
+        for e in one.surgery_log_
+        if e["operation"] in ("add_neurons", "widen") and e["status"] == "ok"
+    ]
+    assert grown and one.hidden_layer_sizes_ != (4,)
+    assert one.history_ == two.history_ and one.decisions_ == two.decisions_
+    np.testing.assert_array_equal(one.predict_proba(X), two.predict_proba(X))
+    # Not the fit with fresh random units: the init does change the search.
+    rand = SurgeonClassifier(n_jobs=1, add_init="random", **GROW, **kw).fit(X, y)
+    assert [e["accuracy_after"] for e in rand.surgery_log_] != [
+        e["accuracy_after"] for e in one.surgery_log_
+    ]

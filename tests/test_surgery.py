@@ -243,10 +243,17 @@ def test_widen_is_add_neurons_on_every_layer(case, data):
     h = n_hidden(net)
     amounts = data.draw(st.lists(st.integers(0, 12), min_size=h, max_size=h))
     assume(any(amounts))
-    init = data.draw(st.sampled_from(["random", "copy"]))
+    init = data.draw(st.sampled_from(["random", "copy", "gradient"]))
+    x, y = inputs(net, seed=seed), _labels(net, seed=seed)
     snap = snapshot(net)
     new = S.widen(
-        net, amounts, noise=0.0, init=init, generator=torch.Generator().manual_seed(seed + 1)
+        net,
+        amounts,
+        noise=0.0,
+        init=init,
+        generator=torch.Generator().manual_seed(seed + 1),
+        X=x,
+        y=y,
     )
 
     widths = [w + a for w, a in zip(S.hidden_widths(net), amounts, strict=True)]
@@ -259,11 +266,87 @@ def test_widen_is_add_neurons_on_every_layer(case, data):
     step = net
     for layer, a in enumerate(amounts):
         if a:
-            step = S.add_neurons(step, layer, a, noise=0.0, init=init, generator=g)
+            step = S.add_neurons(step, layer, a, noise=0.0, init=init, generator=g, X=x, y=y)
     for p, q in zip(new.parameters(), step.parameters(), strict=True):
         assert torch.equal(p, q)
     assert_independent(new, net)
     assert_untouched(net, snap)
+
+
+def _labels(net, n=64, seed=0):
+    g = torch.Generator().manual_seed(seed + 2)
+    return torch.randint(0, net[-1].out_features, (n,), generator=g)
+
+
+def _gradient_matrix(net, layer, x, y):
+    """D^T H / m, computed independently: H the layer's inputs, D the loss gradient at the
+    next layer's pre-activation."""
+    lin, nxt = net[2 * layer], net[2 * layer + 2]
+    h = net[: 2 * layer](x) if layer else x
+    z = nxt(net[2 * layer + 1](lin(h))).detach().requires_grad_(True)
+    loss = nn.functional.cross_entropy(net[2 * layer + 3 :](z), y)
+    (d,) = torch.autograd.grad(loss, z)
+    return (d.T @ h.detach()).double() / x.shape[0]
+
+
+@given(mlps(), st.data())
+@fast
+def test_add_neurons_gradient_init_exact_and_along_the_gradient(case, data):
+    net, seed = case
+    layer = data.draw(st.integers(0, n_hidden(net) - 1))
+    n = data.draw(st.integers(1, 25))
+    x, y = inputs(net, seed=seed), _labels(net, seed=seed)
+    snap = snapshot(net)
+    g = torch.Generator().manual_seed(seed + 1)
+    new = S.add_neurons(net, layer, n, generator=g, init="gradient", X=x, y=y)
+
+    widths = S.hidden_widths(net)
+    widths[layer] += n
+    assert S.hidden_widths(new) == widths
+    # Exact for every activation: the new units' outgoing weights are zero.
+    assert rel_change(new, net, x) <= tol(net)
+    cur, nxt = new[2 * layer], new[2 * layer + 2]
+    m, fan_in = net[2 * layer].weight.shape
+    assert torch.equal(nxt.weight[:, m:], torch.zeros_like(nxt.weight[:, m:]))
+    torch.testing.assert_close(cur.weight[:m], net[2 * layer].weight, rtol=0, atol=0)
+    # The first units are orthogonal directions of norm sqrt(1/3) in the row space of the
+    # gradient matrix; units beyond its rank are drawn as init="random" draws them.
+    mat = _gradient_matrix(net, layer, x, y)
+    s = torch.linalg.svdvals(mat)
+    rank = int((s > s[0] * 1e-6).sum()) if s[0] > 0 else 0
+    k = min(n, rank)
+    fresh = cur.weight[m:].detach().double()
+    gram = fresh[:k] @ fresh[:k].T
+    torch.testing.assert_close(gram, torch.eye(k, dtype=gram.dtype) / 3, atol=1e-4, rtol=0)
+    if k:
+        # ||M w|| for the first unit is the largest any direction of that norm reaches.
+        assert torch.linalg.vector_norm(mat @ fresh[0]) >= s[0] / 3**0.5 * (1 - 1e-3)
+        if cur.bias is not None:
+            assert torch.equal(cur.bias[m : m + k], torch.zeros_like(cur.bias[m : m + k]))
+    if k < n:
+        assert fresh[k:].abs().max() <= 1 / fan_in**0.5
+    assert_independent(new, net)
+    assert_untouched(net, snap)
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_add_neurons_gradient_init_outgrows_random_units():
+    """Fresh units along the gradient get more outgoing gradient than random ones: the
+    point of the init (identity activation, where the first-order argument is exact)."""
+    net = S.build_mlp(8, [3], 4, "identity", generator=torch.Generator().manual_seed(0))
+    x = torch.randn(256, 8, generator=torch.Generator().manual_seed(1))
+    y = torch.randint(0, 4, (256,), generator=torch.Generator().manual_seed(2))
+    norms = {}
+    for init in ("gradient", "random"):
+        new = S.add_neurons(
+            net, 0, 1, init=init, X=x, y=y, generator=torch.Generator().manual_seed(3)
+        )
+        rows = new[0].weight[3:].detach()
+        new[0].weight.data[3:] = rows / rows.norm() / 3**0.5  # the same norm for both
+        loss = nn.functional.cross_entropy(new(x), y)
+        (grad,) = torch.autograd.grad(loss, new[2].weight)
+        norms[init] = grad[:, 3].norm().item()
+    assert norms["gradient"] > 1.5 * norms["random"]
 
 
 def test_add_neurons_random_init_learns_from_the_first_steps():
@@ -647,7 +730,12 @@ def _net():
         (lambda m: S.add_neurons(m, 0, 1, noise=-1.0), "noise"),
         (lambda m: S.add_neurons(m, 0, 1, noise=float("nan")), "noise"),
         (lambda m: S.add_neurons(m, 0, 1, split="odd"), "split"),
-        (lambda m: S.add_neurons(m, 0, 1, init="zeros"), "init must be 'copy' or 'random'"),
+        (lambda m: S.add_neurons(m, 0, 1, init="zeros"), "init must be 'copy', 'random' or"),
+        (lambda m: S.add_neurons(m, 0, 1, init="gradient"), "needs a data sample X and"),
+        (
+            lambda m: S.add_neurons(m, 0, 1, init="gradient", X=torch.ones(3, 4), y=[0, 1]),
+            r"y must have shape \(3,\)",
+        ),
         (lambda m: S.widen(m, [1]), "one entry per hidden layer"),
         (lambda m: S.widen(m, [0, 0]), "at least one unit"),
         (lambda m: S.widen(m, [2, -1]), r"amounts\[1\] must be in"),
