@@ -498,7 +498,7 @@ def _gradient_directions(net, layer, X, y, sample_weight=None):
     activation that is ``M w`` with ``M = D^T H / m``, largest along the top right singular
     vectors of ``M``. Returns those with a non-zero singular value, each with the sign under
     which the sample's mean projection on it is not negative. ``sample_weight`` weights
-    the cross-entropy as in training.
+    the cross-entropy as in training, and the mean.
     """
     w = net[0].weight
     X = _check_sample(X, w)
@@ -523,7 +523,11 @@ def _gradient_directions(net, layer, X, y, sample_weight=None):
     m = (d.T @ h).to("cpu", torch.float64) / X.shape[0]
     _, s, vh = torch.linalg.svd(m, full_matrices=False)
     vh = vh[s > s[0] * 1e-6] if s[0] > 0 else vh[:0]
-    sign = torch.where((h.to("cpu", torch.float64) @ vh.T).mean(0) >= 0, 1.0, -1.0)
+    proj = h.to("cpu", torch.float64) @ vh.T
+    if sample_weight is not None:
+        sw = torch.as_tensor(sample_weight).to("cpu", torch.float64)
+        proj = proj * (sw / sw.mean())[:, None]
+    sign = torch.where(proj.mean(0) >= 0, 1.0, -1.0)
     return vh * sign[:, None]
 
 

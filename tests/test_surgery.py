@@ -349,6 +349,22 @@ def test_add_neurons_gradient_init_outgrows_random_units():
     assert norms["gradient"] > 1.5 * norms["random"]
 
 
+def test_add_neurons_gradient_init_weighs_the_sample_like_training():
+    net = S.build_mlp(6, [5], 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    x, y = inputs(net, n=40), _labels(net, n=40)
+
+    def fresh(**kw):
+        g = torch.Generator().manual_seed(1)
+        return S.add_neurons(net, 0, 2, init="gradient", generator=g, **kw)[0].weight[5:]
+
+    unweighted = fresh(X=x, y=y)
+    torch.testing.assert_close(fresh(X=x, y=y, sample_weight=torch.full((40,), 2.0)), unweighted)
+    # Zero weight on the second half: the directions of the first half alone.
+    half = torch.cat([torch.ones(20), torch.zeros(20)]).double()
+    torch.testing.assert_close(fresh(X=x, y=y, sample_weight=half), fresh(X=x[:20], y=y[:20]))
+    assert not torch.allclose(fresh(X=x, y=y, sample_weight=half), unweighted)
+
+
 def test_add_neurons_random_init_learns_from_the_first_steps():
     """Fresh units get outgoing gradient at once and incoming gradient right after."""
     net = S.build_mlp(5, [6, 4], 3, "relu", generator=torch.Generator().manual_seed(3))
