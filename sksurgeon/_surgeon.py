@@ -398,11 +398,8 @@ def apply_candidate(
     op, layer, amount = candidate.operation, candidate.layer, candidate.amount
     if op == "identity":
         return surgery.identity(net)
-    if op == "add_neurons":
-        return surgery.add_neurons(
-            net,
-            layer,
-            amount,
+    if op in ("add_neurons", "widen"):
+        grow = dict(
             noise=noise,
             generator=generator,
             init=add_init,
@@ -410,17 +407,9 @@ def apply_candidate(
             y=y_sample,
             sample_weight=w_sample,
         )
-    if op == "widen":
-        return surgery.widen(
-            net,
-            amount,
-            noise=noise,
-            generator=generator,
-            init=add_init,
-            X=X_sample,
-            y=y_sample,
-            sample_weight=w_sample,
-        )
+        if op == "add_neurons":
+            return surgery.add_neurons(net, layer, amount, **grow)
+        return surgery.widen(net, amount, **grow)
     if op == "add_layer":
         return surgery.add_layer(net, layer)
     if op == "remove_neurons":

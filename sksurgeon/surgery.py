@@ -516,9 +516,9 @@ def _gradient_directions(net, layer, X, y, sample_weight=None):
         if sample_weight is None:
             loss = torch.nn.functional.cross_entropy(logits, y)
         else:
-            w = torch.as_tensor(sample_weight).to(logits.device, logits.dtype)
+            weight = torch.as_tensor(sample_weight).to(logits.device, logits.dtype)
             losses = torch.nn.functional.cross_entropy(logits, y, reduction="none")
-            loss = (losses * w).sum() / w.sum()
+            loss = (losses * weight).sum() / weight.sum()
         (d,) = torch.autograd.grad(loss, z_next)
     m = (d.T @ h).to("cpu", torch.float64) / X.shape[0]
     _, s, vh = torch.linalg.svd(m, full_matrices=False)
