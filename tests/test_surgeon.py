@@ -23,17 +23,11 @@ def _data(n=120, d=6, seed=0):
     )
 
 
-def _scripted_best(net, accs, floor=None):
-    """What ``_train_branch(keep_best=True, best_floor=floor)`` reports: the latest epoch
-    that reaches the floor of the best accuracy (the best itself without a floor)."""
+def _scripted_best(net, accs):
+    """What ``_train_branch(keep_best=True)`` reports: the latest epoch of the best accuracy."""
     if not accs:
         return None
-    top = max(accs)
-    low = floor(top) if floor else top
-    reached = [i for i, a in enumerate(accs) if a >= low]
-    if not reached:
-        return None
-    k = reached[-1] + 1
+    k = max(range(len(accs)), key=lambda i: (accs[i], i)) + 1
     if k == len(accs):  # the last epoch: the same weights as the network returned
         return k, net, None
     best = surgery.identity(net)
@@ -63,16 +57,7 @@ class Script:
         return 0
 
     def train_branch(
-        self,
-        net,
-        state,
-        data,
-        train_config,
-        n_epochs,
-        seed,
-        n_threads=1,
-        keep_best=False,
-        best_floor=None,
+        self, net, state, data, train_config, n_epochs, seed, n_threads=1, keep_best=False
     ):
         entry = self.branch_accs.pop(0)
         val_loss = 1.0 if self.branch_val_losses is None else self.branch_val_losses.pop(0)
@@ -90,7 +75,7 @@ class Script:
             "losses": [1.0] * len(accs),
             "accs": accs,
             "val_losses": [val_loss] * len(accs),
-            "best": _scripted_best(net, accs, best_floor) if keep_best else None,
+            "best": _scripted_best(net, accs) if keep_best else None,
             # the diverging epoch counts too
             "n_samples": self.n_samples(len(accs) + diverged),
             "seconds": 0.0,  # no measured speed: every phase runs in the calling process
@@ -850,33 +835,6 @@ def test_finish_alone_keeps_its_best_epoch(monkeypatch, finish):
 
 
 @pytest.mark.parametrize(
-    "tail,kept_epoch",
-    [
-        (0.61, 40),  # within the noise of the peak: the leg's last epoch
-        (0.55, 4),  # beaten by more than the noise: the peak
-    ],
-)
-def test_finish_alone_counts_epochs_within_the_noise_as_tied(monkeypatch, tail, kept_epoch):
-    # memory_tolerance=0.02: the peak (0.62) wins over a later epoch only by more than 0.02.
-    curve = [0.58, 0.61, 0.62, 0.62] + [tail] * 36
-    script = CostScript([0.5, 0.6, 0.55, curve])
-    res = _run(monkeypatch, script, max_iter=60, max_cost=1.6, memory_tolerance=0.02)
-    assert res.stop_reason == "max_cost"
-    assert res.val_accuracy == curve[kept_epoch - 1]
-    assert res.net.tag == ("branch3" if kept_epoch == 40 else f"branch3@{kept_epoch}")
-    assert len(res.history) == 20 + kept_epoch
-
-
-def test_finish_alone_keeps_no_epoch_below_the_memory_threshold_however_late(monkeypatch):
-    # Within the noise of the leg's peak (0.6 - 0.05) but below the record's threshold
-    # (0.6 - 0.05 = 0.55): the latest epoch that reaches both is kept.
-    curve = [0.56, 0.6] + [0.57] * 30 + [0.54] * 8
-    script = CostScript([0.5, 0.6, 0.55, curve])
-    res = _run(monkeypatch, script, max_iter=60, max_cost=1.6, memory_tolerance=0.05)
-    assert res.val_accuracy == 0.57 and res.net.tag == "branch3@32"
-
-
-@pytest.mark.parametrize(
     "leg,kept",
     [
         ([0.59, 0.57] + [0.5] * 38, None),  # best epoch below the threshold: the network before
@@ -894,27 +852,6 @@ def test_finish_alone_best_epoch_obeys_the_memory_rule(monkeypatch, leg, kept):
     else:
         assert res.val_accuracy == 0.63 and res.net.tag == kept
         assert [h["epoch"] for h in res.history] == list(range(1, 23))
-
-
-def test_train_branch_best_floor_keeps_the_latest_epoch_that_reaches_it():
-    # Real training: with a floor below the best, the copy kept is the latest epoch whose
-    # accuracy reaches the floor of the leg's final best, and it is that epoch's snapshot.
-    data = _data()
-    cfg = TrainConfig(solver="adam", learning_rate=0.05, batch_size=30)
-    kept = {}
-    for slack in (0.0, 0.04, 1.0):
-        net = surgery.build_mlp(6, [8], 3, generator=torch.Generator().manual_seed(0))
-        t = surgeon_mod._train_branch(
-            net, None, data, cfg, 20, seed=0, keep_best=True, best_floor=lambda a, s=slack: a - s
-        )
-        accs = t["accs"]
-        k, best, state = t["best"]
-        assert k == max(i + 1 for i, a in enumerate(accs) if a >= max(accs) - slack)
-        _, _, _, Xv, yv, _ = data.tensors()
-        assert accuracy(best, Xv, yv) == accs[k - 1] and state.step == 3 * k
-        kept[slack] = k
-    assert kept[1.0] == 20  # every epoch within the floor: the last
-    assert kept[0.0] < kept[0.04]  # the data make the floor matter
 
 
 def test_train_branch_best_epoch_is_a_snapshot():
