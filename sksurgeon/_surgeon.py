@@ -553,26 +553,20 @@ def _val_loss(branch):
     return branch.history[-1]["val_loss"] if branch.history else math.inf
 
 
-def _train_branch(
-    net, state, data, train_config, n_epochs, seed, n_threads=1, keep_best=False, best_floor=None
-):
+def _train_branch(net, state, data, train_config, n_epochs, seed, n_threads=1, keep_best=False):
     """Worker task: train a branch ``n_epochs`` epochs, recording the training loss and the
     validation accuracy and loss of every epoch.
 
     With ``keep_best`` the result also holds ``best``: (epochs, network, optimiser state) at
-    the latest epoch whose validation accuracy reaches ``best_floor(a)``, ``a`` the highest
-    of the leg (None: ``a`` itself, the latest of ties), copied when reached so that later
-    training or a divergence cannot touch it; None if no epoch completed or reached it. A
-    floor below ``a`` hands back an earlier epoch only when it beats every later one by
-    more than the difference: the highest of many noisy scores overrates its epoch, and
-    the later epochs trained longer.
+    the epoch of highest validation accuracy (the latest of ties: it trained longer for the
+    same score), copied when reached so that later training or a divergence cannot touch
+    it; None if no epoch completed.
     """
     t0 = time.perf_counter()
     with _task_threads(n_threads):
         X, y, w, Xv, yv, wv = data.tensors()
         gen = torch.Generator().manual_seed(seed)
         losses, accs, val_losses, n_samples, best = [], [], [], 0, None
-        top = -math.inf
         for _ in range(n_epochs):
             res = train(
                 net, X, y, train_config, generator=gen, n_epochs=1, sample_weight=w, state=state
@@ -593,11 +587,7 @@ def _train_branch(
             acc, val_loss = validation_scores(net, Xv, yv, sample_weight=wv)
             accs.append(acc)
             val_losses.append(val_loss)
-            top = max(top, acc)
-            # An epoch that reaches the floor of the highest so far supersedes the copy kept.
-            # Every epoch after the one of the final highest is judged by the final floor,
-            # so the copy kept is the latest epoch that reaches it.
-            if keep_best and acc >= (best_floor(top) if best_floor else top):
+            if keep_best and (best is None or accs[-1] >= accs[best[0] - 1]):
                 best = (len(accs), copy.deepcopy(net), copy.deepcopy(state))
         return {
             "diverged": False,
@@ -953,11 +943,6 @@ def run_surgeon(
         refit_epochs = initial_epoch + config.max_iter
         refit_in_budget = config.refit and budget is not None and surgery_enabled
 
-        def validation_noise(accuracy):
-            # The memory rule's noise: an earlier epoch of a leg trained alone (or of the
-            # refit) must beat the later ones by more than this to be handed back.
-            return memory_slack(config.memory_tolerance, accuracy, data.n_val_effective)
-
         def target_reached():
             return (
                 config.target_score is not None
@@ -1207,7 +1192,6 @@ def run_surgeon(
                 _memory_threshold(config, record.val_accuracy, data),
                 reason=stop_reason,
                 keep=config.finish,
-                best_slack=validation_noise,
             )
             samples += n_samples
         # With early stopping the fit returns its best network, as MLPClassifier's does; the
@@ -1226,7 +1210,6 @@ def run_surgeon(
                 say,
                 refit_epochs,
                 keep=config.finish,
-                best_slack=validation_noise,
             )
             samples += n_samples
             if refit["kept"]:
@@ -1260,17 +1243,7 @@ _FINISHED_ALONE = ("max_cost", "no_improvement", "max_decisions")
 
 
 def _finish_alone(
-    branch,
-    n_epochs,
-    data,
-    train_config,
-    seed,
-    n_threads,
-    say,
-    threshold,
-    reason,
-    keep="best",
-    best_slack=None,
+    branch, n_epochs, data, train_config, seed, n_threads, say, threshold, reason, keep="best"
 ):
     """Train ``branch`` without further search to the end of the lineage's epochs.
 
@@ -1278,11 +1251,10 @@ def _finish_alone(
     ``_FINISHED_ALONE``): the network found so far gets the training the user asked for,
     at the baseline's cost per epoch. ``keep='best'`` hands back the epoch of this training
     with the best validation accuracy (early stopping with restore, confined to this leg;
-    a divergence keeps the best epoch before it), where epochs within ``best_slack(a)`` of
-    the best accuracy ``a`` (None: 0) count as tied and the latest of them wins; ``'last'``
-    its last epoch. The one-cycle memory's rule holds for these epochs too: an epoch below
-    ``threshold`` on validation (a network that has started to overfit; None: no check)
-    does not replace ``branch``. Returns the branches left and the samples trained on.
+    a divergence keeps the best epoch before it), ``'last'`` its last epoch. The one-cycle
+    memory's rule holds for these epochs too: an epoch below ``threshold`` on validation (a
+    network that has started to overfit; None: no check) does not replace ``branch``.
+    Returns the branches left and the samples trained on.
     """
     t = _train_branch(
         surgery.identity(branch.net),
@@ -1293,15 +1265,12 @@ def _finish_alone(
         seed,
         n_threads,
         keep_best=keep == "best",
-        best_floor=_floor(best_slack, threshold),
     )
     chosen = _kept_epoch(t, keep)
     ran = f"trained alone {len(t['accs'])} of {n_epochs} epochs"
     if t["diverged"]:
         ran += " (diverged)"
     if chosen is None:
-        if t["accs"] and threshold is not None and max(t["accs"]) < threshold:
-            ran += f", best val {max(t['accs']):.4f} below the memory threshold {threshold:.4f}"
         say(f"{reason}: {ran}; kept the network before", 1)
         return [branch], t["n_samples"]
     k, net, state = chosen
@@ -1318,17 +1287,6 @@ def _finish_alone(
     history = branch.history + _history_entries(last, t, net, n_epochs=k)
     say(f"{reason}: {list(surgery.hidden_widths(net))} {ran}, kept {at}", 1)
     return [Branch(net, state, acc, history, branch.n_params)], t["n_samples"]
-
-
-def _floor(slack, threshold):
-    """``best_floor`` of :func:`_train_branch`: within ``slack(a)`` (None: 0) of the leg's
-    highest ``a``, and at least ``threshold`` (None: no threshold)."""
-
-    def floor(top):
-        low = top - (slack(top) if slack else 0.0)
-        return low if threshold is None else max(low, threshold)
-
-    return floor
 
 
 def _kept_epoch(trained, keep):
@@ -1353,9 +1311,7 @@ def _architecture(net):
     ]
 
 
-def _refit(
-    best, start, data, train_config, seed, n_threads, say, n_epochs, keep="best", best_slack=None
-):
+def _refit(best, start, data, train_config, seed, n_threads, say, n_epochs, keep="best"):
     """Train ``best``'s topology from fresh weights for ``n_epochs`` epochs.
 
     A network grown from a too-small start keeps what the small one learnt; on the Table 3
@@ -1363,8 +1319,7 @@ def _refit(
     accurate (``benchmarks/results/table3_*_refit_budget_small_medium_seeds5.md``). Which one is
     returned is decided on the validation split, never on test data. ``keep`` is the
     fit's ``finish``: ``'best'`` compares (and returns) the refit's best epoch on
-    validation (with ``best_slack`` as in :func:`_finish_alone`), as a search that finished
-    alone returns its leg's best epoch, so that
+    validation, as a search that finished alone returns its leg's best epoch, so that
     neither side is judged by its last, noisiest epoch against the other's best; a
     divergence keeps the best epoch before it. ``'last'`` compares its last epoch.
 
@@ -1404,7 +1359,6 @@ def _refit(
         task_seed(seed, 0, 2),
         n_threads,
         keep_best=keep == "best",
-        best_floor=_floor(best_slack, None),
     )
     entry["history"] = _history_entries(0, t, fresh)
     chosen = _kept_epoch(t, keep)
