@@ -136,14 +136,6 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         ``surgery_log_``). Measured on Fashion-MNIST, candidates that far behind at that
         point stayed behind after the full retraining (``benchmarks/bench_prune.py``). None
         retrains every candidate in full (the paper).
-    removal_margin : 'auto', float or None, default=None
-        Validation accuracy that a candidate with fewer parameters than the network it was
-        cut from loses in Eq. 16's comparison (as a branch and in the branch race):
-        ``'auto'`` is one standard error of the best validation accuracy so far, as for
-        ``memory_tolerance``. Without a price of size (``size_weight=0``) a smaller network
-        is no goal in itself, and where validation scores are as noisy as the differences
-        between a network and a pruned copy of it, the pruned copy would otherwise be kept
-        on noise about as often as not. None: no margin (the paper).
     retrain_multipliers : dict, 'paper' or None, default=None
         The multipliers, by operation: ``'identity'``, ``'add_neurons'``, ``'widen'``,
         ``'add_layer'``, ``'remove_neurons'``, ``'remove_layer'``, ``'truncate'``;
@@ -409,7 +401,6 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         "race_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "retrain_batches": [Interval(Integral, 1, None, closed="left")],
         "prune_margin": [Interval(Real, 0, 1, closed="both"), None],
-        "removal_margin": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both"), None],
         "retrain_multipliers": [dict, StrOptions({"paper"}), None],
         "selection": [StrOptions({"per_type", "top_n"})],
         "top_n": [Interval(Integral, 1, None, closed="left")],
@@ -465,7 +456,6 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         race_fraction=0.5,
         retrain_batches=25,
         prune_margin=0.02,
-        removal_margin=None,
         retrain_multipliers=None,
         selection="per_type",
         top_n=6,
@@ -513,7 +503,6 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         self.race_fraction = race_fraction
         self.retrain_batches = retrain_batches
         self.prune_margin = prune_margin
-        self.removal_margin = removal_margin
         self.retrain_multipliers = retrain_multipliers
         self.selection = selection
         self.top_n = top_n
@@ -646,7 +635,6 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
             race_fraction=self.race_fraction,
             retrain_batches=self.retrain_batches,
             prune_margin=self.prune_margin,
-            removal_margin=self.removal_margin,
             retrain_multipliers=self._retrain_multipliers(),
             eps_rel=self.eps_rel,
             eps_abs=self.eps_abs,

@@ -113,7 +113,6 @@ class SurgeonConfig:
     max_cost: float | str | None = 2.0
     race_fraction: float | None = 0.5
     prune_margin: float | None = 0.02
-    removal_margin: float | str | None = None
     memory_tolerance: float | str = "auto"
     n_data_sample: int = 1024
     drift_sample: int = 512
@@ -712,24 +711,8 @@ def _memory_threshold(config, accuracy, data):
     return accuracy - memory_slack(config.memory_tolerance, accuracy, data.n_val_effective)
 
 
-def removal_margin(margin, accuracy, n_val):
-    """How much validation accuracy a candidate with fewer parameters than its parent loses
-    in the score: ``'auto'`` is one standard error of ``accuracy`` on the validation set (as
-    for the memory rule), None nothing. Without a price of size (``size_weight=0``) a
-    smaller network is no goal in itself, and on validation scores as noisy as the
-    differences between a network and a pruned copy of it, the pruned copy otherwise wins
-    about as often as it loses.
-    """
-    if margin is None:
-        return 0.0
-    return memory_slack(margin, accuracy, n_val)
-
-
-def _score(config, n_train, candidate, accuracy, parent_accuracy, margin=0.0):
-    """Eq. 16 (with ``config``'s size prices) of ``candidate`` at ``accuracy``, less
-    ``margin`` for a candidate smaller than its parent (:func:`removal_margin`)."""
-    if candidate.n_params < candidate.parent_n_params:
-        accuracy -= margin
+def _score(config, n_train, candidate, accuracy, parent_accuracy):
+    """Eq. 16 (with ``config``'s size prices) of ``candidate`` at ``accuracy``."""
     return candidate_score(
         accuracy,
         accuracy - parent_accuracy,
@@ -740,10 +723,10 @@ def _score(config, n_train, candidate, accuracy, parent_accuracy, margin=0.0):
     )
 
 
-def _race_score(candidates, branches, config, n_train, margin, k, accuracy):
+def _race_score(candidates, branches, config, n_train, k, accuracy):
     """Eq. 16 for candidate ``k`` having reached ``accuracy`` in the branch race."""
     c = candidates[k]
-    return _score(config, n_train, c, accuracy, branches[c.branch].val_accuracy, margin)
+    return _score(config, n_train, c, accuracy, branches[c.branch].val_accuracy)
 
 
 def _race_leg(step, race_fraction, n_racers):
@@ -978,9 +961,6 @@ def run_surgeon(
             # Against the record, not the branches' best: with a tolerance, steps each kept
             # within it of the step before could otherwise drift down without bound.
             threshold = _memory_threshold(config, record.val_accuracy, data)
-            margin = removal_margin(
-                config.removal_margin, record.val_accuracy, data.n_val_effective
-            )
             pool = []
             for bi, b in enumerate(branches):
                 pool += recommend(
@@ -1078,7 +1058,7 @@ def run_surgeon(
                         gain = r["acc_after"] - parent.val_accuracy
                         entry["accuracy_gain"] = gain
                         entry["score"] = _score(
-                            config, n_train, c, r["acc_after"], parent.val_accuracy, margin
+                            config, n_train, c, r["acc_after"], parent.val_accuracy
                         )
                     log.append(entry)
                     entries.append((entry, c, r))
@@ -1096,14 +1076,7 @@ def run_surgeon(
                     step,
                     config.race_fraction,
                     partial(task_seed, seed, decision, attempt),
-                    partial(
-                        _race_score,
-                        [c for _, c, _ in winners],
-                        branches,
-                        config,
-                        n_train,
-                        margin,
-                    ),
+                    partial(_race_score, [c for _, c, _ in winners], branches, config, n_train),
                     threshold,
                     threads.saved,
                 )
