@@ -71,6 +71,10 @@ def main():
                 clf = SurgeonClassifier(
                     hidden_layer_sizes=start,
                     add_init=variant,
+                    # The Table 3 protocol's epochs and decision points, not the package's
+                    # default max_iter (200).
+                    max_iter=100,
+                    interval=10,
                     random_state=seed,
                     n_jobs=args.n_jobs,
                 ).fit(X, y)
