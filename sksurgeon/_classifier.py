@@ -207,7 +207,8 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         training sample says they help most (see :func:`sksurgeon.surgery.add_neurons`),
         the rest as ``'random'``: on the Table 3 protocol's small and medium starts (five
         seeds, package defaults) it ended 0.18 to 0.55 points above ``'random'`` at the
-        same epochs (``benchmarks/results/table3_*_add_init_gradient_*.md``).
+        same epochs (``benchmarks/results/table3_*_add_init_gradient_*.md``), and above
+        both others on average on each start of ``benchmarks/results/add_init.md``.
     patience : int or None, default=2
         Stop searching after this many consecutive decision points that had to backtrack
         (the surgeries tried did not help); also the number of decision points the search
