@@ -311,8 +311,9 @@ def write_results(args, rows, topologies, note):
         out += [
             "",
             "With `refit=True` the Surgeon also trains the topology it found from scratch and "
-            "returns whichever network is more accurate on the validation split; the search "
-            "itself is the same as without it (the same seeds give the same search).",
+            "returns whichever network is more accurate on the validation split. Under a "
+            "`max_cost` budget the search stops early enough to leave the refit its "
+            "`max_iter` epochs, so it is shorter than without the refit.",
             "",
             "| topology | scratch network kept (seeds) | skipped (start topology kept) |",
             "|---|---|---|",
