@@ -10,7 +10,7 @@ parameter count and epochs trained per variant, mean over seeds, and every run.
 
 Usage::
 
-    python benchmarks/bench_add_init.py            # seeds 6 63 72, about 9 minutes
+    python benchmarks/bench_add_init.py            # seeds 6 63 72, about 10 minutes
     python benchmarks/bench_add_init.py --quick    # 15,000 Fashion-MNIST samples, 1 seed
 """
 
