@@ -21,6 +21,8 @@ Usage::
     python benchmarks/bench_table3.py --quick                   # smoke run: minutes
     python benchmarks/bench_table3.py --config paper --seeds 6 63 72
     python benchmarks/bench_table3.py --dataset mnist --config defaults
+    # a change of the training itself goes to the baseline too (--set: the Surgeon only):
+    python benchmarks/bench_table3.py --config paper --set-all average=True --tag average
     # also train each Surgeon's final topology from scratch (what the network found costs):
     python benchmarks/bench_table3.py --config defaults --seeds 6 63 72 77 97 --scratch
     # one table from the per-run CSVs of several runs (e.g. more seeds run later):
@@ -101,6 +103,14 @@ def main():
         help="extra SurgeonClassifier parameters for the Surgeon fits",
     )
     ap.add_argument(
+        "--set-all",
+        nargs="*",
+        default=[],
+        metavar="PARAM=VALUE",
+        help="SurgeonClassifier parameters for every fit, the baseline's too (a change of "
+        "the training itself, such as average=True, that the comparison must share)",
+    )
+    ap.add_argument(
         "--tag",
         default="",
         help="suffix of the result files (keeps a --set variant from replacing the main table)",
@@ -140,6 +150,7 @@ def main():
 
     X, y, Xt, yt = load(args.dataset)
     params = dict(CONFIGS[args.config], device=args.device)
+    params.update(parse_params(args.set_all))
     seeds = args.seeds
     if args.quick:
         idx = np.random.default_rng(0).permutation(len(y))[:10000]

@@ -66,6 +66,13 @@ class TrainConfig:
         Adam's decay rates of the first and second moment estimates.
     epsilon : float, default=1e-8
         Adam's numerical-stability term.
+    average : bool, default=False
+        Polyak averaging restarted every epoch: at the end of each epoch (and of a call that
+        ends within one, such as a candidate's retraining), the weights become their mean
+        over the second half of that stretch's steps, and training goes on from there. With a
+        constant learning rate and small batches the last iterate carries the noise of its
+        last few batches; the mean of many iterates carries much less of it. The optimiser's
+        state is kept as it is.
 
     Examples
     --------
@@ -83,6 +90,7 @@ class TrainConfig:
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = 1e-8
+    average: bool = False
 
     def __post_init__(self):
         if self.solver not in _SOLVERS:
@@ -638,6 +646,7 @@ def _train(
         if ws_rest is not None and config._stateful:
             grad_lists[id(ws_rest)] = _grad_list(ws_rest)
         picked = torch.empty(n, 1, device=device, dtype=X.dtype)
+        tail_sum = [torch.zeros_like(p) for p in params] if config.average else None
 
         epoch_losses = []
         done_batches = 0
@@ -659,6 +668,8 @@ def _train(
                 w_scaled = torch.where(sw_rep > 0, w_perm / sw_rep, torch.zeros_like(w_perm))
                 w_col = w_scaled.view(-1, 1)
             y_col = y.view(-1, 1)
+            # A stretch of one step has nothing to average.
+            tail_start = n_run // 2 if n_run > 1 else n_run
             for b in range(n_run):
                 lo = b * B
                 hi = min(lo + B, n)
@@ -680,6 +691,13 @@ def _train(
                         _sgd_momentum_step(params, grads, state.buffers[0], config)
                     if flush_tiny and state.step % _FLUSH_EVERY == 0:
                         _flush_tiny((params, *state.buffers))
+                if tail_sum is not None and b >= tail_start:
+                    torch._foreach_add_(tail_sum, params)
+            if tail_sum is not None and tail_start < n_run:
+                torch._foreach_mul_(tail_sum, 1.0 / (n_run - tail_start))
+                # In place: the workspaces hold views of the parameters.
+                torch._foreach_copy_(params, tail_sum)
+                torch._foreach_zero_(tail_sum)
             seen = min(n, n_run * B)
             if weighted:
                 w_seen = w_perm[:seen]

@@ -272,6 +272,7 @@ def test_cuda_without_gpu_is_a_clear_error(iris, monkeypatch):
         ({"retrain_multipliers": [1, 2]}, "retrain_multipliers"),
         ({"retrain_multipliers": "fast"}, "retrain_multipliers"),
         ({"max_cost": 0.5}, "max_cost"),
+        ({"average": "yes"}, "average"),
     ],
 )
 def test_invalid_parameters_name_the_parameter(iris, params, name):
@@ -554,3 +555,16 @@ def test_default_start_wider_than_the_features_is_not_cut_to_their_number():
     baseline = SurgeonClassifier(surgery=False, random_state=0).fit(X_tr, y_tr)
     assert surgeon.hidden_layer_sizes_[0] > 10, surgeon.hidden_layer_sizes_
     assert surgeon.score(X_te, y_te) >= baseline.score(X_te, y_te) - 0.05
+
+
+@pytest.mark.parametrize("surgery", [False, True])
+def test_average_reaches_the_baseline_and_the_search(iris, surgery):
+    X, y = iris
+    fit = [
+        SurgeonClassifier((8,), surgery=surgery, average=average, max_cost=None, **FAST).fit(X, y)
+        for average in (False, True, True)
+    ]
+    # Same random_state, same averaged model; averaging changes the weights.
+    np.testing.assert_array_equal(fit[1].predict_proba(X), fit[2].predict_proba(X))
+    assert not np.array_equal(fit[0].predict_proba(X), fit[1].predict_proba(X))
+    assert fit[1].score(X, y) > 0.8

@@ -431,3 +431,54 @@ def test_no_subnormals_in_weights_or_adam_state_on_two_threads(flush_every, monk
             pytest.skip("no subnormals without the flush here (one core, or FTZ everywhere)")
     else:
         assert n_sub == 0
+
+
+def _averaged_reference(net, X, y, opt, config, stretches):
+    """torch.optim on ``train``'s batches; after each stretch of steps (an epoch, or a call's
+    part of one), the weights become their mean over the stretch's second half."""
+    gen = torch.Generator().manual_seed(5)
+    n, B = len(y), config.batch_size
+    for n_steps in stretches:
+        perm = torch.randperm(n, generator=gen)
+        snapshots = []
+        for b, lo in enumerate(range(0, B * n_steps, B)):
+            idx = perm[lo : lo + B]
+            opt.zero_grad()
+            autograd_loss(net, X[idx], y[idx], config.alpha).backward()
+            opt.step()
+            if n_steps > 1 and b >= n_steps // 2:
+                snapshots.append([p.detach().clone() for p in net.parameters()])
+        if snapshots:
+            with torch.no_grad():
+                for k, p in enumerate(net.parameters()):
+                    p.copy_(torch.stack([s[k] for s in snapshots]).mean(0))
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_average_is_the_mean_of_each_epochs_second_half(solver):
+    X, y, _ = make_data(n=23)
+    config = TrainConfig(
+        solver=solver, learning_rate=0.05, batch_size=5, alpha=0.01, momentum=0.0, average=True
+    )
+    net, ref = make_net(), make_net()
+    gen = torch.Generator().manual_seed(5)
+    # Two epochs of 5 steps (the last one partial), then a call that ends after 3 steps of
+    # an epoch and one of a single step (nothing to average), carrying the optimiser state.
+    res = train(net, X, y, config, generator=gen, n_epochs=2)
+    res = train(net, X, y, config, generator=gen, n_batches=3, state=res.state)
+    res = train(net, X, y, config, generator=gen, n_batches=1, state=res.state)
+    assert res.n_batches == 1 and not res.diverged
+    params = ref.parameters()
+    opt = torch.optim.SGD(params, lr=0.05) if solver == "sgd" else torch.optim.Adam(params, 0.05)
+    _averaged_reference(ref, X, y, opt, config, [5, 5, 3, 1])
+    for p, q in zip(net.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(p, q, atol=1e-10, rtol=0)
+
+
+def test_average_changes_the_weights_only_when_asked():
+    X, y, _ = make_data(n=23)
+    nets = [make_net() for _ in range(2)]
+    for net, average in zip(nets, [False, True], strict=True):
+        config = TrainConfig(solver="sgd", learning_rate=0.05, batch_size=5, average=average)
+        train(net, X, y, config, generator=torch.Generator().manual_seed(5), n_epochs=1)
+    assert not torch.equal(nets[0][0].weight, nets[1][0].weight)
