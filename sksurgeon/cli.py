@@ -88,6 +88,11 @@ def build_parser():
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument(
+        "--average",
+        action="store_true",
+        help="average the weights over each epoch's second half (baseline and Surgeon alike)",
+    )
+    p.add_argument(
         "--size-weight",
         type=float,
         default=None,
@@ -209,6 +214,7 @@ def main(argv=None):
         random_state=args.random_state,
         n_jobs=args.n_jobs,
         device=args.device,
+        average=args.average,
     )
     if args.batch_size:
         common["batch_size"] = args.batch_size

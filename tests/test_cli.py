@@ -123,3 +123,10 @@ def test_max_cost_option(tmp_path, capsys):
         with pytest.raises(SystemExit):
             main(["--max-cost", bad])
         assert "expected a number >= 1, 'auto' or 'none'" in capsys.readouterr().err
+
+
+def test_average_option_reaches_the_saved_model(tmp_path):
+    model = tmp_path / "model.sks"
+    argv = [*FAST, "--hidden", "4", "--average", "--no-baseline", "-q"]
+    assert main([*argv, "--save-model", str(model)]) == 0
+    assert sksurgeon.load(model).get_params()["average"] is True
