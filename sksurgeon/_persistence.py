@@ -116,7 +116,7 @@ _FITTED = (
 #: from the estimator loaded (files from before ``max_cost='auto'`` ran under the parameter).
 _ADDED_LATER = {"refit_": lambda est: None, "max_cost_": lambda est: est.max_cost}
 #: Parameters newer than the first files, with the value that reproduces how those were fit.
-_PARAMS_ADDED_LATER = {"max_cost": None}
+_PARAMS_ADDED_LATER = {"max_cost": None, "average": False}
 
 
 def save(estimator, path):

@@ -89,8 +89,10 @@ def build_parser():
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument(
         "--average",
-        action="store_true",
-        help="average the weights over each epoch's second half (baseline and Surgeon alike)",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="average the weights over each epoch's second half, baseline and Surgeon alike "
+        "(auto: with --solver sgd)",
     )
     p.add_argument(
         "--size-weight",
@@ -214,7 +216,7 @@ def main(argv=None):
         random_state=args.random_state,
         n_jobs=args.n_jobs,
         device=args.device,
-        average=args.average,
+        average={"auto": "auto", "on": True, "off": False}[args.average],
     )
     if args.batch_size:
         common["batch_size"] = args.batch_size

@@ -204,10 +204,13 @@ def test_save_load_keeps_refit_and_reads_files_without_it(tmp_path):
     # ... and one written before max_cost existed as a fit without a budget.
     pairs = meta["params"]["__pairs__"]
     pairs.remove(["max_cost", None])
+    # ... and one written before average existed as a fit without averaging.
+    pairs.remove(["average", "auto"])
     payload["meta"] = json.dumps(meta)
     torch.save(payload, path)
     old = sksurgeon.load(path)
     assert old.refit_ is None and old.get_params()["max_cost"] is None is old.max_cost_
+    assert old.get_params()["average"] is False
 
 
 def test_save_load_string_labels_and_feature_names(tmp_path):
@@ -564,6 +567,16 @@ def test_average_reaches_the_baseline_and_the_search(iris, surgery):
         SurgeonClassifier((8,), surgery=surgery, average=average, max_cost=None, **FAST).fit(X, y)
         for average in (False, True, True)
     ]
+    # 'auto' averages with SGD only.
+    auto = [
+        SurgeonClassifier((8,), solver=solver, surgery=surgery, max_cost=None, **FAST).fit(X, y)
+        for solver in ("adam", "sgd")
+    ]
+    sgd = SurgeonClassifier((8,), solver="sgd", surgery=surgery, average=True, max_cost=None)
+    np.testing.assert_array_equal(
+        auto[1].predict_proba(X), sgd.set_params(**FAST).fit(X, y).predict_proba(X)
+    )
+    np.testing.assert_array_equal(auto[0].predict_proba(X), fit[0].predict_proba(X))
     # Same random_state, same averaged model; averaging changes the weights.
     np.testing.assert_array_equal(fit[1].predict_proba(X), fit[2].predict_proba(X))
     assert not np.array_equal(fit[0].predict_proba(X), fit[1].predict_proba(X))

@@ -127,6 +127,7 @@ def test_max_cost_option(tmp_path, capsys):
 
 def test_average_option_reaches_the_saved_model(tmp_path):
     model = tmp_path / "model.sks"
-    argv = [*FAST, "--hidden", "4", "--average", "--no-baseline", "-q"]
-    assert main([*argv, "--save-model", str(model)]) == 0
-    assert sksurgeon.load(model).get_params()["average"] is True
+    argv = [*FAST, "--hidden", "4", "--no-baseline", "-q", "--save-model", str(model)]
+    for option, value in (("on", True), ("off", False), ("auto", "auto")):
+        assert main([*argv, "--average", option]) == 0
+        assert sksurgeon.load(model).get_params()["average"] == value
