@@ -563,21 +563,18 @@ def test_default_start_wider_than_the_features_is_not_cut_to_their_number():
 @pytest.mark.parametrize("surgery", [False, True])
 def test_average_reaches_the_baseline_and_the_search(iris, surgery):
     X, y = iris
-    fit = [
-        SurgeonClassifier((8,), surgery=surgery, average=average, max_cost=None, **FAST).fit(X, y)
-        for average in (False, True, True)
-    ]
+
+    def fit(**params):
+        clf = SurgeonClassifier((8,), surgery=surgery, max_cost=None, **FAST, **params)
+        return clf.fit(X, y)
+
+    plain, averaged, again = (fit(average=a) for a in (False, True, True))
     # 'auto' averages with SGD only.
-    auto = [
-        SurgeonClassifier((8,), solver=solver, surgery=surgery, max_cost=None, **FAST).fit(X, y)
-        for solver in ("adam", "sgd")
-    ]
-    sgd = SurgeonClassifier((8,), solver="sgd", surgery=surgery, average=True, max_cost=None)
     np.testing.assert_array_equal(
-        auto[1].predict_proba(X), sgd.set_params(**FAST).fit(X, y).predict_proba(X)
+        fit(solver="sgd").predict_proba(X), fit(solver="sgd", average=True).predict_proba(X)
     )
-    np.testing.assert_array_equal(auto[0].predict_proba(X), fit[0].predict_proba(X))
+    np.testing.assert_array_equal(fit(solver="adam").predict_proba(X), plain.predict_proba(X))
     # Same random_state, same averaged model; averaging changes the weights.
-    np.testing.assert_array_equal(fit[1].predict_proba(X), fit[2].predict_proba(X))
-    assert not np.array_equal(fit[0].predict_proba(X), fit[1].predict_proba(X))
-    assert fit[1].score(X, y) > 0.8
+    np.testing.assert_array_equal(averaged.predict_proba(X), again.predict_proba(X))
+    assert not np.array_equal(plain.predict_proba(X), averaged.predict_proba(X))
+    assert averaged.score(X, y) > 0.8
