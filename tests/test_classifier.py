@@ -411,6 +411,34 @@ def test_auto_budget_lets_a_start_below_one_parameter_per_sample_grow():
     assert steps[0] == steps[1] and auto.hidden_layer_sizes_ == unlimited.hidden_layer_sizes_
 
 
+def test_auto_budget_caps_growth_per_training_sample(monkeypatch):
+    # 64-4 on digits (310 parameters, 1,617 training samples) may grow under 'auto', up to
+    # AUTO_MAX_PARAMS_PER_SAMPLE per sample: lowered to 2 here, so that a short fit reaches it.
+    monkeypatch.setattr(sksurgeon._surgeon, "AUTO_MAX_PARAMS_PER_SAMPLE", 2)
+    X, y = load_digits(return_X_y=True)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=12, interval=2, retrain_batches=3)
+    fits = {
+        budget: SurgeonClassifier(**kw, max_params=budget, max_cost=None, random_state=0).fit(
+            X / 16, y
+        )
+        for budget in ("auto", None)
+    }
+    cap = 2 * 1617
+    assert max(e["n_params"] for e in fits[None].surgery_log_) > cap
+    assert 310 < max(e["n_params"] for e in fits["auto"].surgery_log_) <= cap
+    assert fits["auto"].n_params_ <= cap
+
+
+def test_growth_budget_resolves_each_setting():
+    budget = sksurgeon._surgeon.growth_budget
+    per_sample = sksurgeon._surgeon.AUTO_MAX_PARAMS_PER_SAMPLE
+    assert budget("auto", 500, 100) == 500  # more parameters than samples: no growth
+    assert budget("auto", 50, 100) == per_sample * 100
+    assert budget("start", 50, 100) == 50
+    assert budget(None, 50, 100) is None
+    assert budget(70, 50, 100) == 70
+
+
 @pytest.mark.parametrize("sizes", [(0,), (), (3, -1), "ten"])
 def test_invalid_hidden_layer_sizes(iris, sizes):
     X, y = iris
