@@ -290,7 +290,9 @@ class SurgeonClassifier(ClassifierMixin, BaseEstimator):
         times the baseline's epochs), at 2.35 to 2.62 times its wall time: the network
         found is larger than the start, and the refit trains it for all the epochs (user
         guide, "Refitting the topology found"). Averaging the weights (``average``, on by
-        default with SGD) gained more than that at the search's own cost. Off by default.
+        default with SGD) gained more than that at the search's own cost; with both,
+        0.8814 / 0.8775 on Fashion-MNIST and 0.9698 / 0.9677 on MNIST, at 2.46 to 3.83
+        times the baseline's wall time. Off by default.
         Skipped when the search ended at the topology this fit started from; ignored
         without ``surgery``.
     finish : {'best', 'last'}, default='best'
