@@ -1,9 +1,11 @@
-"""README's two Table 3 tables, generated from the ``table3_*_current.csv`` result files.
+"""README's Table 3 tables, generated from the ``table3_*_current*.csv`` result files.
 
 README quotes results only from files in ``results/``; this script writes its Table 3 tables
-(one per configuration: both data sets, all three start topologies) between the markers
-``.. begin table3-<config>`` and ``.. end table3-<config>`` so that nothing there is copied by
-hand. It fits nothing.
+between the markers ``.. begin table3-<name>`` and ``.. end table3-<name>`` so that nothing
+there is copied by hand: one per configuration (``defaults``, ``paper``: both data sets, all
+three start topologies, from ``table3_*_<config>_current.csv``) and ``large-seeds10``, the
+large start with ten seeds in each data set and configuration (from
+``table3_*_current_large_seeds10.csv``). It fits nothing.
 
 Usage::
 
@@ -21,7 +23,24 @@ from bench_table3 import TOPOLOGIES, cells_of, fmt, read_rows, summary
 
 README = Path(__file__).resolve().parents[1] / "README.rst"
 DATASETS = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST"}
-COLUMNS = ("data, start", "baseline", "Surgeon", "per seed [points]", "params", "epochs", "wall")
+FIGURES = ("baseline", "Surgeon", "per seed [points]", "params", "epochs", "wall")
+COLUMNS = ("data, start", *FIGURES)
+BLOCKS = ("defaults", "paper", "large-seeds10")
+
+
+def figures(label, cells):
+    """``label`` and the figures of one table cell's fits, as README's columns show them."""
+    fig = summary(cells)
+    d = fig["gain"]
+    return (
+        label,
+        fmt(fig["baseline"]),
+        fmt(fig["surgeon"]),
+        f"{statistics.mean(d):+.2f} ± {statistics.stdev(d):.2f} ({fig['wins']} of {len(d)})",
+        f"{statistics.mean(fig['growth']):+.0f} %",
+        f"{fig['epochs_ratio']:.2f}",
+        f"{fig['wall_ratio']:.2f}",
+    )
 
 
 def table_rows(config):
@@ -31,38 +50,46 @@ def table_rows(config):
         rows = read_rows(RESULTS / f"table3_{dataset}_{config}_current.csv")
         for topo in TOPOLOGIES:
             cells = cells_of(rows, topo)
-            if not cells:
-                continue
-            fig = summary(cells)
-            d = fig["gain"]
-            out.append(
-                (
-                    f"{name}, {topo}",
-                    fmt(fig["baseline"]),
-                    fmt(fig["surgeon"]),
-                    f"{statistics.mean(d):+.2f} ± {statistics.stdev(d):.2f} "
-                    f"({fig['wins']} of {len(d)})",
-                    f"{statistics.mean(fig['growth']):+.0f} %",
-                    f"{fig['epochs_ratio']:.2f}",
-                    f"{fig['wall_ratio']:.2f}",
-                )
-            )
+            if cells:
+                out.append(figures(f"{name}, {topo}", cells))
     return out
 
 
-def rst_table(rows):
-    """A simple reStructuredText table of ``rows`` under :data:`COLUMNS`."""
-    widths = [max(len(r[k]) for r in [COLUMNS, *rows]) for k in range(len(COLUMNS))]
+def large_seeds10_rows():
+    """One row per data set and configuration, from ``*_current_large_seeds10.csv``."""
+    return [
+        figures(
+            f"{name}, {config}",
+            cells_of(
+                read_rows(RESULTS / f"table3_{dataset}_{config}_current_large_seeds10.csv"),
+                "large",
+            ),
+        )
+        for dataset, name in DATASETS.items()
+        for config in ("defaults", "paper")
+    ]
+
+
+def block_table(name):
+    """The table README shows between the markers of block ``name`` (one of :data:`BLOCKS`)."""
+    if name == "large-seeds10":
+        return rst_table(large_seeds10_rows(), ("data, config", *FIGURES))
+    return rst_table(table_rows(name))
+
+
+def rst_table(rows, columns=COLUMNS):
+    """A simple reStructuredText table of ``rows`` under ``columns``."""
+    widths = [max(len(r[k]) for r in [columns, *rows]) for k in range(len(columns))]
     rule = "  ".join("=" * w for w in widths)
 
     def line(r):
         return "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
 
-    return "\n".join([rule, line(COLUMNS), rule, *map(line, rows), rule])
+    return "\n".join([rule, line(columns), rule, *map(line, rows), rule])
 
 
-def replace_block(text, config, table):
-    begin, end = f".. begin table3-{config}", f".. end table3-{config}"
+def replace_block(text, name, table):
+    begin, end = f".. begin table3-{name}", f".. end table3-{name}"
     pattern = re.compile(re.escape(begin) + r"\n.*?" + re.escape(end), re.S)
     if not pattern.search(text):
         raise SystemExit(f"README.rst has no '{begin}' ... '{end}' block")
@@ -74,10 +101,10 @@ def main():
     ap.add_argument("--write", action="store_true", help="replace the tables in README.rst")
     args = ap.parse_args()
     text = README.read_text()
-    for config in ("defaults", "paper"):
-        table = rst_table(table_rows(config))
-        print(f"{config}:\n{table}\n")
-        text = replace_block(text, config, table)
+    for name in BLOCKS:
+        table = block_table(name)
+        print(f"{name}:\n{table}\n")
+        text = replace_block(text, name, table)
     if args.write:
         README.write_text(text)
         print(f"written to {README}")
